@@ -1,0 +1,84 @@
+"""DRF authentication: hashed API tokens and sessions, each valid only where it was issued."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from rest_framework import authentication, exceptions
+
+from accounts.backends import on_public_schema
+
+
+class HashedTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Token <key>`` looked up by digest in ``model``."""
+
+    keyword = "Token"
+    model = None  # set by subclasses
+
+    def applies(self) -> bool:
+        return True
+
+    def authenticate(self, request):
+        parts = authentication.get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Invalid token header")
+        try:
+            raw_key = parts[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("Invalid token header") from exc
+        token = self.model.lookup(raw_key) if self.applies() else None
+        if token is None or not token.user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid token")
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+class StaffTokenAuthentication(HashedTokenAuthentication):
+    """Platform staff tokens; they exist only in the public schema."""
+
+    @property
+    def model(self):
+        from tenants.models import StaffToken
+
+        return StaffToken
+
+    def applies(self) -> bool:
+        return on_public_schema()
+
+
+class TenantTokenAuthentication(HashedTokenAuthentication):
+    """Tenant user tokens; each tenant's live in its own schema, so they cannot cross over."""
+
+    @property
+    def model(self):
+        from accounts.models import AuthToken
+
+        return AuthToken
+
+    def applies(self) -> bool:
+        return not on_public_schema()
+
+
+class StaffSessionAuthentication(authentication.SessionAuthentication):
+    """The Django admin's session, for platform staff only."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None or not isinstance(result[0], get_user_model()):
+            return None
+        return result
+
+
+class TenantSessionAuthentication(authentication.SessionAuthentication):
+    """The tenant host's session, for that tenant's users only."""
+
+    def authenticate(self, request):
+        from accounts.models import TenantUser
+
+        result = super().authenticate(request)
+        if result is None or not isinstance(result[0], TenantUser):
+            return None
+        return result

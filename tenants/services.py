@@ -1,0 +1,108 @@
+"""Writes to the tenant registry: provisioning, suspension, reactivation.
+
+The platform API, the Django admin and the management commands all call these
+functions, so every path applies the same rules in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.utils import ProgrammingError
+
+from tenants import plans
+from tenants.ids import validate_tenant_id
+from tenants.models import Domain, Plan, Tenant
+
+
+class TenantError(Exception):
+    """A rule refused the operation; the message is fit for the API client."""
+
+
+class TenantAlreadyExists(TenantError):
+    def __init__(self) -> None:
+        super().__init__("Tenant already exists")
+
+
+class TenantNotFound(TenantError):
+    def __init__(self) -> None:
+        super().__init__("Tenant not found")
+
+
+class UnknownPlan(TenantError):
+    def __init__(self, plan_id: str) -> None:
+        super().__init__(f"Unknown plan: {plan_id}")
+
+
+def primary_domain_for(tenant_id: str) -> str:
+    return f"{tenant_id}.{settings.TENANT_BASE_DOMAIN}"
+
+
+def create_tenant_schema(tenant: Tenant) -> None:
+    """Create the tenant's schema and bring it to the current migrations."""
+    tenant.create_schema(check_if_exists=False, verbosity=0)
+
+
+def provision_tenant(
+    *,
+    tenant_id: str,
+    name: str,
+    plan: str = plans.DEFAULT_PLAN,
+    created_at: datetime.datetime | None = None,
+) -> Tenant:
+    """Register a tenant, create its schema and its primary domain, as one unit.
+
+    PostgreSQL's DDL is transactional, so a failure at any step rolls back the
+    row, the domain and the schema together. Two simultaneous creates of the same
+    id meet at the primary key: the second waits for the first and then fails.
+    """
+    validate_tenant_id(tenant_id)
+    with transaction.atomic():
+        plan_row = Plan.objects.filter(pk=plan).first()
+        if plan_row is None:
+            raise UnknownPlan(plan)
+        if Tenant.objects.filter(pk=tenant_id).exists():
+            raise TenantAlreadyExists()
+        tenant = Tenant(id=tenant_id, name=name, plan=plan_row)
+        if created_at is not None:
+            tenant.created_at = created_at
+        try:
+            with transaction.atomic():
+                tenant.save(force_insert=True)
+                Domain.objects.create(domain=primary_domain_for(tenant_id), tenant=tenant, is_primary=True)
+        except IntegrityError as exc:
+            raise TenantAlreadyExists() from exc
+        try:
+            with transaction.atomic():
+                create_tenant_schema(tenant)
+        except ProgrammingError as exc:
+            # A schema of that name exists without a registry row (made by hand).
+            if getattr(exc.__cause__, "sqlstate", None) == "42P06":
+                raise TenantAlreadyExists() from exc
+            raise
+        finally:
+            connection.set_schema_to_public()
+    return tenant
+
+
+def set_tenant_active(tenant_id: str, active: bool) -> Tenant:
+    """Suspend (``active=False``) or reactivate a tenant."""
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().select_related("plan").filter(pk=tenant_id).first()
+        if tenant is None:
+            raise TenantNotFound()
+        if tenant.active != active:
+            tenant.active = active
+            tenant.save(update_fields=["active"])
+    return tenant
+
+
+def suspend_tenant(tenant_id: str) -> Tenant:
+    return set_tenant_active(tenant_id, False)
+
+
+def activate_tenant(tenant_id: str) -> Tenant:
+    return set_tenant_active(tenant_id, True)
+
