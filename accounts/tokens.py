@@ -27,6 +27,9 @@ class HashedToken(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        return f"{self.prefix}…"
+
     @classmethod
     def issue(cls, **fields: object) -> tuple[HashedToken, str]:
         """Create a token; return it with the raw key, which is not stored."""
@@ -39,6 +42,3 @@ class HashedToken(models.Model):
         if not raw_key or len(raw_key) > 128:
             return None
         return cls.objects.select_related("user").filter(key_digest=digest(raw_key)).first()
-
-    def __str__(self) -> str:
-        return f"{self.prefix}…"

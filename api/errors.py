@@ -55,7 +55,7 @@ def is_api_path(path: str) -> bool:
     return path == "/api" or path.startswith("/api/") or path == "/admin" or path.startswith("/admin/")
 
 
-def not_found(request, exception=None):  # noqa: ARG001 - Django's handler signature
+def not_found(request, exception=None):
     from django.views.defaults import page_not_found
 
     if is_api_path(request.path_info):

@@ -1,6 +1,5 @@
-from config.routing import route
-
 from api import views
+from config.routing import route
 
 urlpatterns = [
     route(r"api/me", views.TenantProfileView.as_view(), name="api-me"),

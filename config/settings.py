@@ -36,19 +36,19 @@ if SECRET_KEY == _DEV_SECRET and env_bool("PRODUCTION", False):
 
 TENANT_BASE_DOMAIN = os.environ.get("TENANT_BASE_DOMAIN", "localhost").strip().lower()
 # Hosts that serve the platform (public schema); X-Tenant-ID selects a tenant there.
-PUBLIC_HOSTS = sorted(
-    {TENANT_BASE_DOMAIN, "localhost", "127.0.0.1", "[::1]"} | set(env_list("PUBLIC_HOSTS", ""))
-)
+PUBLIC_HOSTS = sorted({TENANT_BASE_DOMAIN, "localhost", "127.0.0.1", "[::1]"} | set(env_list("PUBLIC_HOSTS", "")))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", f"{TENANT_BASE_DOMAIN},.{TENANT_BASE_DOMAIN},127.0.0.1,[::1]")
 
 # --- Applications -----------------------------------------------------------
 
 SHARED_APPS = [
-    "django_tenants",
     "tenants",
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    # Before django_tenants, so the stock admin templates win over its tenant-aware ones:
+    # our admin only ever runs on the public host.
     "django.contrib.admin",
+    "django_tenants",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",

@@ -41,7 +41,9 @@ class TenantCollectionView(PlatformView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            tenant = services.provision_tenant(tenant_id=data["id"], name=data["name"], plan=data.get("plan", "starter"))
+            tenant = services.provision_tenant(
+                tenant_id=data["id"], name=data["name"], plan=data.get("plan", "starter")
+            )
         except DjangoValidationError as exc:
             return error_response(exc.messages[0], status.HTTP_400_BAD_REQUEST, detail={"id": exc.messages})
         except services.UnknownPlan as exc:

@@ -48,7 +48,9 @@ def tenant_error(request, status: int, message: str, page_title: str = ""):
     if is_api_path(request.path_info) or not wants_html:
         return json_error(message, status)
     return render(
-        request, "tenant_error.html", {"status": status, "title": page_title or message, "message": message},
+        request,
+        "tenant_error.html",
+        {"status": status, "title": page_title or message, "message": message},
         status=status,
     )
 

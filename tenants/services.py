@@ -105,4 +105,3 @@ def suspend_tenant(tenant_id: str) -> Tenant:
 
 def activate_tenant(tenant_id: str) -> Tenant:
     return set_tenant_active(tenant_id, True)
-

@@ -1,0 +1,42 @@
+# Two commands do all the set-up: `make run` serves the demo, `make test` runs the suite.
+# Without DATABASE_URL both use the embedded PostgreSQL in .pgdata/ (started on demand).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export PORT
+
+.PHONY: install run test lint format db-stop clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+run: install
+	$(BIN)/python manage.py migrate_schemas -v 0
+	$(BIN)/python manage.py seed_demo
+	@echo "Serving http://127.0.0.1:$(PORT) and http://acme.localhost:$(PORT) (Ctrl-C stops)"
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
+
+test: install lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Stop the embedded PostgreSQL (its data stays in .pgdata/).
+db-stop: install
+	$(BIN)/python -m config.embedded_postgres stop
+
+clean: db-stop
+	rm -rf .pgdata $(VENV)

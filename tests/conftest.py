@@ -1,0 +1,142 @@
+"""Shared fixtures. Every test runs against a real PostgreSQL: the embedded one, or DATABASE_URL.
+
+The demo tenants (acme, globex) and their users are created once per session with
+``seed_demo``; each test then runs inside a transaction that is rolled back, DDL
+included, so tests may create tenants freely. Tests that need real commits (threads,
+several connections) use ``committed_db`` and clean up after themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import get_hashers
+from django.core.management import call_command
+from django.db import connection, connections
+from django.test import Client
+from django_tenants.utils import schema_context
+
+from accounts.models import AuthToken, TenantUser
+from tenants.models import Domain, StaffToken, Tenant
+
+DEMO_PASSWORD = "demo-pass-2024"
+
+
+@dataclass(frozen=True)
+class DemoKeys:
+    admin: str
+    alice: str
+    bob: str
+    charlie: str
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker) -> None:
+    from django.conf import settings
+
+    # Real hashing costs 0.3 s per password; the tests check behaviour, not the hasher.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_hashers.cache_clear()
+    with django_db_blocker.unblock():
+        call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+
+@pytest.fixture(scope="session")
+def keys(django_db_setup, django_db_blocker) -> DemoKeys:
+    with django_db_blocker.unblock():
+        staff = get_user_model().objects.get(username="admin")
+        _, admin_key = StaffToken.issue(user=staff, name="tests")
+        found = {}
+        for tenant_id, usernames in (("acme", ["alice", "bob"]), ("globex", ["charlie"])):
+            with schema_context(tenant_id):
+                for username in usernames:
+                    _, found[username] = AuthToken.issue(user=TenantUser.objects.get(username=username), name="tests")
+    return DemoKeys(admin=admin_key, **found)
+
+
+class JsonClient(Client):
+    """Django's test client with JSON bodies by default and a chosen Host."""
+
+    def __init__(self, host: str = "localhost", token: str | None = None, tenant: str | None = None, **defaults):
+        defaults["HTTP_HOST"] = host
+        if token:
+            defaults["HTTP_AUTHORIZATION"] = f"Token {token}"
+        if tenant:
+            defaults["HTTP_X_TENANT_ID"] = tenant
+        super().__init__(**defaults)
+
+    def _with_json(self, method: str, path: str, data=None, content_type: str = "application/json", **extra):
+        if content_type == "multipart/form-data":  # an HTML form, as a browser sends it
+            return getattr(super(), method)(path, data=data or {}, **extra)
+        if data is not None and not isinstance(data, (str, bytes)):
+            data = json.dumps(data)
+        return getattr(super(), method)(path, data=data if data is not None else "", content_type=content_type, **extra)
+
+    def post(self, path, data=None, content_type="application/json", **extra):
+        return self._with_json("post", path, data, content_type, **extra)
+
+    def put(self, path, data=None, content_type="application/json", **extra):
+        return self._with_json("put", path, data, content_type, **extra)
+
+    def patch(self, path, data=None, content_type="application/json", **extra):
+        return self._with_json("patch", path, data, content_type, **extra)
+
+
+@pytest.fixture
+def anon(db) -> JsonClient:
+    return JsonClient()
+
+
+@pytest.fixture
+def staff(db, keys) -> JsonClient:
+    return JsonClient(token=keys.admin)
+
+
+@pytest.fixture
+def alice(db, keys) -> JsonClient:
+    """Acme's admin, reaching acme by header on the public host."""
+    return JsonClient(token=keys.alice, tenant="acme")
+
+
+@pytest.fixture
+def bob(db, keys) -> JsonClient:
+    """Acme's member."""
+    return JsonClient(token=keys.bob, tenant="acme")
+
+
+@pytest.fixture
+def charlie(db, keys) -> JsonClient:
+    """Globex's admin."""
+    return JsonClient(token=keys.charlie, tenant="globex")
+
+
+def schema_exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name])
+        return cursor.fetchone() is not None
+
+
+def drop_tenant(tenant_id: str) -> None:
+    """Remove a tenant, its domains and its schema, committed."""
+    connection.set_schema_to_public()
+    Domain.objects.filter(tenant_id=tenant_id).delete()
+    Tenant.objects.filter(pk=tenant_id).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant_id}" CASCADE')
+
+
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker, keys) -> Iterator[list[str]]:
+    """Real commits, visible to other connections. Yields a list: tenant ids put in it are dropped afterwards."""
+    created: list[str] = []
+    with django_db_blocker.unblock():
+        try:
+            yield created
+        finally:
+            for tenant_id in created:
+                drop_tenant(tenant_id)
+            connections.close_all()
