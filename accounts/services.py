@@ -71,7 +71,7 @@ def _check_password(password: str, user: TenantUser | None = None) -> None:
     try:
         validate_password(password, user)
     except ValidationError as exc:
-        raise AccountError(" ".join(exc.messages), field="password") from exc
+        raise AccountError("Invalid password: " + " ".join(exc.messages), field="password") from exc
 
 
 def create_user(
@@ -157,7 +157,9 @@ def get_workspace_settings() -> WorkspaceSettings:
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise AccountError(f"Unknown time zone '{value[:64]}': use an IANA name such as Europe/Paris", "timezone")
+        raise AccountError(
+            f"Invalid timezone: unknown time zone '{value[:64]}', use an IANA name such as Europe/Paris", "timezone"
+        )
 
 
 def update_workspace_settings(changes: dict) -> WorkspaceSettings:

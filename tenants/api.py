@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import StaffSessionAuthentication, StaffTokenAuthentication
 from accounts.models import USERNAME_VALIDATOR
+from accounts.services import AccountError
 from api.errors import error_response
 from api.validation import (
     CredentialsSerializer,
@@ -79,10 +80,12 @@ class TenantCollectionView(PlatformView):
         data = serializer.validated_data
         try:
             tenant = services.provision_tenant(
-                tenant_id=data["id"], name=data["name"], plan=data.get("plan", "starter")
+                tenant_id=data["id"], name=data["name"], plan=data.get("plan", "starter"), admin=data.get("admin")
             )
         except DjangoValidationError as exc:
             return error_response(exc.messages[0], status.HTTP_400_BAD_REQUEST, detail={"id": exc.messages})
+        except AccountError as exc:
+            return error_response(f"Invalid admin: {exc}", exc.status, detail={"admin": {exc.field: [str(exc)]}})
         except services.UnknownPlan as exc:
             return error_response(str(exc), status.HTTP_400_BAD_REQUEST, detail={"plan": [str(exc)]})
         except services.TenantAlreadyExists as exc:

@@ -65,6 +65,8 @@ def provision_tenant(
     id meet at the primary key: the second waits for the first and then fails.
     """
     validate_tenant_id(tenant_id)
+    # The registry lives in the public schema; a caller may have left the connection on a tenant's.
+    connection.set_schema_to_public()
     with transaction.atomic():
         plan_row = Plan.objects.filter(pk=plan).first()
         if plan_row is None:
