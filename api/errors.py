@@ -34,6 +34,12 @@ def _first_message(detail: object) -> tuple[str | None, str]:
     return None, str(detail)
 
 
+def first_error(detail: object) -> tuple[str, str]:
+    """The field (or "") and the one-line message the API answers for a validation error."""
+    field, message = _first_message(detail)
+    return field or "", (f"Invalid {field}: {message}" if field else message)
+
+
 def json_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, RequestDataTooBig):
         return error_response("Request body too large", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
@@ -41,8 +47,7 @@ def json_exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        field, message = _first_message(exc.detail)
-        summary = f"Invalid {field}: {message}" if field else message
+        _, summary = first_error(exc.detail)
         response.data = error_body(summary, detail=exc.detail)
     elif isinstance(exc, exceptions.Throttled):
         # DRF has already set Retry-After from the throttle's wait.

@@ -1,0 +1,147 @@
+"""The tenant's own pages on its host: sign-in, dashboard, user management, sign-out.
+
+Input is validated by the API's serializers and written by ``accounts.services``,
+so a form refuses exactly what the API refuses, with the same message.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import services
+from accounts.models import Role, TenantUser
+from api.errors import first_error
+from api.serializers import UserCreateSerializer, UserUpdateSerializer
+from tenants import plans
+
+
+class TenantLoginView(auth_views.LoginView):
+    """Django's sign-in form; on a tenant schema only TenantUserBackend answers."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+    next_page = "dashboard"
+
+
+class TenantLogoutView(auth_views.LogoutView):
+    next_page = "tenant-login"
+
+
+def _signed_in_user(request: HttpRequest) -> TenantUser | None:
+    user = getattr(request, "user", None)
+    return user if isinstance(user, TenantUser) and user.is_active else None
+
+
+def _dashboard_context(request: HttpRequest, user: TenantUser) -> dict:
+    tenant = request.tenant
+    limits = plans.limits_for(tenant)
+    users = list(TenantUser.objects.order_by("id"))
+    return {
+        "tenant": tenant,
+        "me": user,
+        "users": users,
+        "user_count": len(users),
+        "limits": limits,
+        "at_limit": len(users) >= limits.max_users,
+        "roles": Role.choices,
+        "form": {"role": Role.MEMBER},
+        "error_field": "",
+    }
+
+
+def _render_dashboard(request: HttpRequest, user: TenantUser, status: int = 200, **extra: object) -> HttpResponse:
+    return render(request, "accounts/dashboard.html", {**_dashboard_context(request, user), **extra}, status=status)
+
+
+def _refuse(request: HttpRequest, user: TenantUser, message: str, status: int, **extra: object) -> HttpResponse:
+    """Show the dashboard again with the error, under the status the API would answer."""
+    return _render_dashboard(request, user, status=status, error=message, **extra)
+
+
+def _form_data(request: HttpRequest, fields: tuple[str, ...]) -> dict[str, str]:
+    """The submitted fields, without blank optional ones (the API treats absent and blank alike there)."""
+    return {name: request.POST[name] for name in fields if request.POST.get(name, "") != ""}
+
+
+def _admin_or_refusal(request: HttpRequest) -> tuple[TenantUser | None, HttpResponse | None]:
+    user = _signed_in_user(request)
+    if user is None:
+        return None, redirect(f"{reverse('tenant-login')}?next={reverse('dashboard')}")
+    if not user.is_admin:
+        return user, _refuse(request, user, "Tenant admin role required", 403)
+    return user, None
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = _signed_in_user(request)
+    if user is None:
+        return redirect(f"{reverse('tenant-login')}?next={reverse('dashboard')}")
+    return _render_dashboard(request, user)
+
+
+@require_POST
+def add_user(request: HttpRequest) -> HttpResponse:
+    me, refusal = _admin_or_refusal(request)
+    if refusal is not None:
+        return refusal
+    data = _form_data(request, ("name", "username", "email", "role", "password"))
+    serializer = UserCreateSerializer(data=data)
+    if not serializer.is_valid():
+        field, message = first_error(serializer.errors)
+        return _refuse(request, me, message, 400, form=data, error_field=field)
+    try:
+        created = services.create_user(request.tenant, **serializer.validated_data)
+    except services.AccountError as exc:
+        return _refuse(request, me, str(exc), exc.status, form=data, error_field=exc.field or "")
+    messages.success(request, f"Added {created.name} ({created.username}) as {created.role}.")
+    return redirect("dashboard")
+
+
+def _user_id(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+@require_POST
+def change_role(request: HttpRequest, user_id: str) -> HttpResponse:
+    me, refusal = _admin_or_refusal(request)
+    if refusal is not None:
+        return refusal
+    serializer = UserUpdateSerializer(data=_form_data(request, ("role",)))
+    if not serializer.is_valid():
+        _, message = first_error(serializer.errors)
+        return _refuse(request, me, message, 400)
+    pk = _user_id(user_id)
+    try:
+        if pk is None:
+            raise services.UserNotFound("User not found")
+        changed = services.update_user(pk, **serializer.validated_data)
+    except services.AccountError as exc:
+        return _refuse(request, me, str(exc), exc.status)
+    messages.success(request, f"{changed.name} is now {changed.role}.")
+    return redirect("dashboard")
+
+
+@require_POST
+def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
+    me, refusal = _admin_or_refusal(request)
+    if refusal is not None:
+        return refusal
+    pk = _user_id(user_id)
+    target = TenantUser.objects.filter(pk=pk).first() if pk is not None else None
+    try:
+        if target is None:
+            raise services.UserNotFound("User not found")
+        services.delete_user(target.pk)
+    except services.AccountError as exc:
+        return _refuse(request, me, str(exc), exc.status)
+    if target.pk == me.pk:
+        # The signed-in user removed themselves: their session now points at nobody.
+        return redirect("tenant-login")
+    messages.success(request, f"Removed {target.name} ({target.username}).")
+    return redirect("dashboard")
