@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import authenticate
 from django.db.models import Count
 from django.db.models.functions import TruncDate
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -13,6 +14,7 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.authentication import TenantSessionAuthentication, TenantTokenAuthentication
 from accounts.models import TenantUser
+from api import openapi as doc
 from api.errors import error_response
 from api.permissions import IsTenantUser, ReadOrTenantAdmin, RequiresFeature, TenantAdminOnly, TenantRateThrottle
 from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer, user_json
@@ -40,6 +42,7 @@ def _user_or_404(user_id: str) -> TenantUser:
 
 
 class TenantProfileView(TenantView):
+    @extend_schema(operation_id="tenant_profile", responses=doc.TenantProfileSerializer)
     def get(self, request):
         return Response(
             {**selectors.tenant_profile(request.tenant), "settings": services.settings_document(request.tenant)}
@@ -47,9 +50,15 @@ class TenantProfileView(TenantView):
 
 
 class SettingsView(TenantView):
+    @extend_schema(operation_id="settings_get", responses=doc.SettingsSerializer)
     def get(self, request):
         return Response({"tenant": request.tenant.id, "settings": services.settings_document(request.tenant)})
 
+    @extend_schema(
+        operation_id="settings_update",
+        request=SettingsUpdateSerializer,
+        responses={200: doc.SettingsUpdatedSerializer, 403: doc.error("Not a tenant admin, or a plan-governed key.")},
+    )
     def put(self, request):
         serializer = SettingsUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -58,6 +67,7 @@ class SettingsView(TenantView):
 
 
 class UserCollectionView(TenantView):
+    @extend_schema(operation_id="users_list", parameters=doc.PAGINATION, responses=doc.UserListSerializer)
     def get(self, request):
         limit, offset = pagination_params(request)
         users = TenantUser.objects.order_by("id")
@@ -65,6 +75,15 @@ class UserCollectionView(TenantView):
         total = users.count() if offset or len(page) == limit else len(page)
         return Response({"tenant": request.tenant.id, "users": page, "count": total})
 
+    @extend_schema(
+        operation_id="users_create",
+        request=UserCreateSerializer,
+        responses={
+            201: doc.UserSerializer,
+            403: doc.error("Not a tenant admin, or the plan's user limit is reached."),
+            409: doc.error("Username taken."),
+        },
+    )
     def post(self, request):
         serializer = UserCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -73,15 +92,25 @@ class UserCollectionView(TenantView):
 
 
 class UserDetailView(TenantView):
+    @extend_schema(operation_id="users_get", responses=doc.UserSerializer)
     def get(self, request, user_id: str):
         return Response(user_json(_user_or_404(user_id)))
 
+    @extend_schema(
+        operation_id="users_update",
+        request=UserUpdateSerializer,
+        responses={200: doc.UserSerializer, 409: doc.error("Would leave no admin.")},
+    )
     def patch(self, request, user_id: str):
         user = _user_or_404(user_id)
         serializer = UserUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(user_json(services.update_user(user.pk, **serializer.validated_data)))
 
+    @extend_schema(
+        operation_id="users_delete",
+        responses={204: None, 409: doc.error("Would leave no admin.")},
+    )
     def delete(self, request, user_id: str):
         services.delete_user(_user_or_404(user_id).pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -96,6 +125,11 @@ class TokenView(TenantView):
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "POST" else [IsTenantUser()]
 
+    @extend_schema(
+        operation_id="tenant_token_create",
+        request=CredentialsSerializer,
+        responses={200: doc.TokenSerializer, 401: doc.error("Bad username or password.")},
+    )
     def post(self, request):
         serializer = CredentialsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -104,6 +138,7 @@ class TokenView(TenantView):
             raise exceptions.AuthenticationFailed("Invalid username or password")
         return Response({"token": services.issue_token(user)})
 
+    @extend_schema(operation_id="tenant_token_revoke", responses={204: None})
     def delete(self, request):
         request.auth.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -115,6 +150,13 @@ class ExportView(TenantView):
     required_feature = "export"
     permission_classes = [RequiresFeature, TenantAdminOnly]
 
+    @extend_schema(
+        operation_id="tenant_export",
+        responses={
+            200: doc.ExportSerializer,
+            403: doc.error("Feature 'export' not on the plan, or not a tenant admin."),
+        },
+    )
     def get(self, request):
         return Response(
             {
@@ -131,6 +173,13 @@ class AnalyticsView(TenantView):
     required_feature = "analytics"
     permission_classes = [RequiresFeature, ReadOrTenantAdmin]
 
+    @extend_schema(
+        operation_id="tenant_analytics",
+        responses={
+            200: doc.AnalyticsSerializer,
+            403: doc.error("Feature 'analytics' not on the plan."),
+        },
+    )
     def get(self, request):
         by_role = dict(TenantUser.objects.values_list("role").annotate(n=Count("id")).order_by("role"))
         per_day = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.authentication import StaffSessionAuthentication, StaffTokenAuthentication
 from accounts.models import USERNAME_VALIDATOR
 from accounts.services import AccountError
+from api import openapi as doc
 from api.errors import error_response
 from api.validation import (
     CredentialsSerializer,
@@ -67,6 +69,7 @@ class TenantUpdateSerializer(StrictSerializer):
 
 
 class TenantCollectionView(PlatformView):
+    @extend_schema(operation_id="tenants_list", parameters=doc.PAGINATION, responses=doc.TenantListSerializer)
     def get(self, request):
         limit, offset = pagination_params(request)
         tenants = Tenant.objects.select_related("plan").order_by("created_at", "id")
@@ -74,6 +77,15 @@ class TenantCollectionView(PlatformView):
         total = tenants.count() if offset or len(page) == limit else len(page)
         return Response({"tenants": page, "count": total})
 
+    @extend_schema(
+        operation_id="tenants_create",
+        request=TenantCreateSerializer,
+        responses={
+            201: doc.TenantSerializer,
+            400: doc.error("Invalid or reserved id, unknown plan, invalid fields."),
+            409: doc.error("Tenant already exists."),
+        },
+    )
     def post(self, request):
         serializer = TenantCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -94,12 +106,14 @@ class TenantCollectionView(PlatformView):
 
 
 class TenantDetailView(PlatformView):
+    @extend_schema(operation_id="tenants_get", responses=doc.TenantDetailSerializer)
     def get(self, request, tenant_id: str):
         tenant = selectors.get_tenant(tenant_id)
         if tenant is None:
             return error_response("Tenant not found", status.HTTP_404_NOT_FOUND)
         return Response(selectors.tenant_detail(tenant))
 
+    @extend_schema(operation_id="tenants_update", request=TenantUpdateSerializer, responses=doc.TenantDetailSerializer)
     def patch(self, request, tenant_id: str):
         serializer = TenantUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -113,6 +127,7 @@ class TenantDetailView(PlatformView):
 
 
 class TenantSuspendView(PlatformView):
+    @extend_schema(operation_id="tenants_suspend", request=None, responses=doc.SuspendedSerializer)
     def put(self, request, tenant_id: str):
         try:
             tenant = services.suspend_tenant(tenant_id)
@@ -122,6 +137,7 @@ class TenantSuspendView(PlatformView):
 
 
 class TenantActivateView(PlatformView):
+    @extend_schema(operation_id="tenants_activate", request=None, responses=doc.ActivatedSerializer)
     def put(self, request, tenant_id: str):
         try:
             tenant = services.activate_tenant(tenant_id)
@@ -138,6 +154,11 @@ class StaffTokenView(APIView):
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "POST" else [IsPlatformStaff()]
 
+    @extend_schema(
+        operation_id="staff_token_create",
+        request=CredentialsSerializer,
+        responses={200: doc.TokenSerializer, 401: doc.error("Bad username or password, or not staff.")},
+    )
     def post(self, request):
         serializer = CredentialsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -147,6 +168,7 @@ class StaffTokenView(APIView):
         _, raw_key = StaffToken.issue(user=user, name="api")
         return Response({"token": raw_key})
 
+    @extend_schema(operation_id="staff_token_revoke", responses={204: None})
     def delete(self, request):
         request.auth.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

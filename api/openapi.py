@@ -1,0 +1,269 @@
+"""The OpenAPI description of both APIs (drf-spectacular), served at /api/schema/ and /api/docs/.
+
+One document covers the platform routes (public URL conf) and the tenant routes
+(tenant URL conf): the generator walks both. Response shapes below exist for the
+documentation only; the views build their JSON with the selectors and ``user_json``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+
+from accounts.models import Role
+
+# --- Response shapes -----------------------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="What went wrong, in one sentence.")
+    detail = serializers.JSONField(required=False, help_text="Messages per field, for invalid fields.")
+
+
+class PlanSettingsSerializer(serializers.Serializer):
+    max_users = serializers.IntegerField()
+    features = serializers.ListField(child=serializers.CharField())
+
+
+class WorkspaceSettingsSerializer(PlanSettingsSerializer):
+    rate_limit_per_minute = serializers.IntegerField()
+    display_name = serializers.CharField()
+    timezone = serializers.CharField()
+    theme_color = serializers.CharField()
+
+
+class TenantSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    plan = serializers.CharField()
+    active = serializers.BooleanField()
+    created_at = serializers.IntegerField(help_text="Unix time, seconds.")
+    settings = PlanSettingsSerializer()
+
+
+class TenantDetailSerializer(TenantSerializer):
+    user_count = serializers.IntegerField()
+    domains = serializers.ListField(child=serializers.CharField())
+
+
+class TenantListSerializer(serializers.Serializer):
+    tenants = TenantSerializer(many=True)
+    count = serializers.IntegerField()
+
+
+class SuspendedSerializer(serializers.Serializer):
+    suspended = serializers.BooleanField()
+    tenant = serializers.CharField()
+
+
+class ActivatedSerializer(serializers.Serializer):
+    activated = serializers.BooleanField()
+    tenant = serializers.CharField()
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="Per tenant, as a string.")
+    name = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.values)
+    username = serializers.CharField()
+    email = serializers.CharField(allow_blank=True)
+    created_at = serializers.IntegerField(help_text="Unix time, seconds.")
+
+
+class UserListSerializer(serializers.Serializer):
+    tenant = serializers.CharField()
+    users = UserSerializer(many=True)
+    count = serializers.IntegerField()
+
+
+class TenantProfileSerializer(TenantSerializer):
+    settings = WorkspaceSettingsSerializer()
+
+
+class SettingsSerializer(serializers.Serializer):
+    tenant = serializers.CharField()
+    settings = WorkspaceSettingsSerializer()
+
+
+class SettingsUpdatedSerializer(serializers.Serializer):
+    updated = serializers.BooleanField()
+    settings = WorkspaceSettingsSerializer()
+
+
+class ExportSerializer(TenantProfileSerializer):
+    users = UserSerializer(many=True)
+
+
+class RoleCountsSerializer(serializers.Serializer):
+    admin = serializers.IntegerField()
+    member = serializers.IntegerField()
+
+
+class DayCountSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    count = serializers.IntegerField()
+
+
+class AnalyticsSerializer(serializers.Serializer):
+    tenant = serializers.CharField()
+    users_by_role = RoleCountsSerializer()
+    users_created_per_day = DayCountSerializer(many=True)
+    total_users = serializers.IntegerField()
+
+
+def error(description: str) -> OpenApiResponse:
+    """An error response of an operation, with why it happens there."""
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+PAGINATION = [
+    OpenApiParameter(
+        "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, OpenApiParameter.QUERY, description="Default 100."
+    ),
+    OpenApiParameter("offset", {"type": "integer", "minimum": 0}, OpenApiParameter.QUERY, description="Default 0."),
+]
+
+# --- Security schemes ----------------------------------------------------------------------
+
+
+class _TokenScheme(OpenApiAuthenticationExtension):
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": f'"Token <key>", the key from {self.token_route}.',
+        }
+
+
+class StaffTokenScheme(_TokenScheme):
+    target_class = "accounts.authentication.StaffTokenAuthentication"
+    name = "staffToken"
+    token_route = "POST /admin/auth/token"
+
+
+class TenantTokenScheme(_TokenScheme):
+    target_class = "accounts.authentication.TenantTokenAuthentication"
+    name = "tenantToken"
+    token_route = "POST /api/auth/token (valid only in the tenant that issued it)"
+
+
+class _SessionScheme(OpenApiAuthenticationExtension):
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict:
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME, "description": self.about}
+
+
+class StaffSessionScheme(_SessionScheme):
+    target_class = "accounts.authentication.StaffSessionAuthentication"
+    name = "staffSession"
+    about = "Session of the Django admin (/django-admin/login/); writes also need the CSRF token."
+
+
+class TenantSessionScheme(_SessionScheme):
+    target_class = "accounts.authentication.TenantSessionAuthentication"
+    name = "tenantSession"
+    about = "Session from the tenant host's sign-in page; writes also need the CSRF token."
+
+
+# --- Operations ----------------------------------------------------------------------------
+
+ERROR_WHY = {
+    400: "Invalid JSON or fields; on tenant routes also a missing or mismatched X-Tenant-ID header.",
+    401: "No credentials, or bad ones.",
+    403: "Not allowed; on tenant routes also a suspended tenant.",
+    404: "Not found; on tenant routes also an unknown tenant.",
+    409: "Conflict with the current state.",
+    413: "Request body over the size limit.",
+    415: "Body not application/json.",
+    429: "Rate limit of the tenant's plan exceeded (see Retry-After).",
+}
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+class ProjectAutoSchema(AutoSchema):
+    """Adds what every operation shares: the tenant header, the tag and the JSON error responses."""
+
+    def _is_tenant_route(self) -> bool:
+        from api.views import TenantView
+
+        return isinstance(self.view, TenantView)
+
+    def get_tags(self) -> list[str]:
+        return ["tenant"] if self._is_tenant_route() else ["platform"]
+
+    def get_override_parameters(self) -> list:
+        parameters = list(super().get_override_parameters())
+        if self._is_tenant_route():
+            parameters.append(
+                OpenApiParameter(
+                    "X-Tenant-ID",
+                    str,
+                    OpenApiParameter.HEADER,
+                    description="The tenant, on the public host. Not needed on <tenant>.<base domain>.",
+                )
+            )
+        return parameters
+
+    def _error_codes(self) -> set[int]:
+        codes: set[int] = set()
+        allows_anyone = any(isinstance(permission, AllowAny) for permission in self.view.get_permissions())
+        if not allows_anyone:
+            codes |= {401, 403}
+        if self._is_tenant_route():
+            codes |= {400, 403, 404}
+            if self.view.throttle_classes:
+                codes.add(429)
+        if self.method in BODY_METHODS:
+            codes |= {400, 413, 415}
+        if "{" in self.path:
+            codes.add(404)
+        return codes
+
+    def _get_response_bodies(self, direction: str = "response") -> dict:
+        responses = super()._get_response_bodies(direction)
+        for code in sorted(self._error_codes()):
+            if str(code) not in responses:
+                responses[str(code)] = self._get_response_for_code(
+                    OpenApiResponse(ErrorSerializer, description=ERROR_WHY[code]), str(code), direction=direction
+                )
+        return responses
+
+
+class NoSlashEndpointEnumerator(EndpointEnumerator):
+    """Routes take an optional trailing slash (``config.routing.route``); list them as the seed writes them."""
+
+    def get_path_from_regex(self, path_regex: str) -> str:
+        path = super().get_path_from_regex(path_regex)
+        return path.rstrip("/") or "/"
+
+
+class BothApisGenerator(SchemaGenerator):
+    """Walks the public URL conf (platform API) and the tenant URL conf (tenant API)."""
+
+    endpoint_inspector_cls = NoSlashEndpointEnumerator
+
+    def _initialise_endpoints(self) -> None:
+        if self.endpoints is not None:
+            return
+        endpoints = []
+        for urlconf in (settings.PUBLIC_SCHEMA_URLCONF, settings.ROOT_URLCONF):
+            self.inspector = self.endpoint_inspector_cls(None, urlconf)
+            endpoints += self.inspector.get_api_endpoints()
+        self.endpoints = endpoints
+
+
+def strict_request_bodies(result: dict, **kwargs) -> dict:
+    """Request bodies refuse unknown keys (StrictSerializer); say so in the schema."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
+    return result
