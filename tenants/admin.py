@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 
-from tenants import selectors, services
+from tenants import plans, selectors, services
 from tenants.models import Domain, Plan, StaffToken, Tenant
 
 
@@ -22,17 +24,32 @@ class TenantAdmin(admin.ModelAdmin):
     ordering = ["created_at", "id"]
     inlines = [DomainInline]
     actions = ["suspend", "activate"]
-    readonly_fields = ["id", "created_at", "schema_name"]
-    fields = [
+    readonly_fields = [
         "id",
-        "schema_name",
-        "name",
-        "plan",
-        "active",
         "created_at",
-        "max_users_override",
-        "features_override",
-        "rate_limit_override",
+        "schema_name",
+        "user_count",
+        "domain_list",
+        "effective_max_users",
+        "effective_features",
+        "effective_rate_limit",
+    ]
+    fieldsets = [
+        (None, {"fields": ["id", "schema_name", "name", "plan", "active", "created_at", "user_count", "domain_list"]}),
+        (
+            "Limits in force",
+            {
+                "description": "The plan's values, or the override where one is set.",
+                "fields": ["effective_max_users", "effective_features", "effective_rate_limit"],
+            },
+        ),
+        (
+            "Overrides of the plan",
+            {
+                "description": "Leave empty to follow the plan.",
+                "fields": ["max_users_override", "features_override", "rate_limit_override"],
+            },
+        ),
     ]
 
     def get_queryset(self, request):
@@ -57,6 +74,22 @@ class TenantAdmin(admin.ModelAdmin):
         value = getattr(tenant, "user_count_value", None)
         return value if value is not None else selectors.user_counts([tenant.id]).get(tenant.id, 0)
 
+    @admin.display(description="domains")
+    def domain_list(self, tenant: Tenant) -> str:
+        return ", ".join(domain.domain for domain in tenant.domains.order_by("-is_primary", "domain")) or "-"
+
+    @admin.display(description="max users")
+    def effective_max_users(self, tenant: Tenant) -> int:
+        return plans.limits_for(tenant).max_users
+
+    @admin.display(description="features")
+    def effective_features(self, tenant: Tenant) -> str:
+        return ", ".join(plans.limits_for(tenant).features) or "none"
+
+    @admin.display(description="requests per minute")
+    def effective_rate_limit(self, tenant: Tenant) -> int:
+        return plans.limits_for(tenant).rate_limit_per_minute
+
     @admin.display(description="domain")
     def primary_domain(self, tenant: Tenant) -> str:
         primary = [domain.domain for domain in tenant.domains.all() if domain.is_primary]
@@ -67,11 +100,28 @@ class TenantAdmin(admin.ModelAdmin):
         for tenant_id in tenant_ids:
             services.set_tenant_active(tenant_id, active)
         verb = "Reactivated" if active else "Suspended"
-        self.message_user(request, f"{verb} {len(tenant_ids)} tenant(s): {', '.join(tenant_ids)}", messages.SUCCESS)
+        effect = "their users can sign in again" if active else "their users can no longer sign in or use the API"
+        self.message_user(
+            request, f"{verb} {len(tenant_ids)} tenant(s): {', '.join(tenant_ids)}; {effect}.", messages.SUCCESS
+        )
 
     @admin.action(description="Suspend selected tenants")
-    def suspend(self, request, queryset) -> None:
+    def suspend(self, request, queryset) -> TemplateResponse | None:
+        # Suspending locks every user of a tenant out: ask first, like Django's own delete action.
+        if request.POST.get("confirm") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/tenants/tenant/confirm_suspend.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Suspend these tenants?",
+                    "opts": self.model._meta,
+                    "tenants": list(queryset.order_by("id")),
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
         self._set_active(request, queryset, False)
+        return None
 
     @admin.action(description="Activate selected tenants")
     def activate(self, request, queryset) -> None:

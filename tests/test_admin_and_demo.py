@@ -44,13 +44,50 @@ def test_admin_actions_suspend_and_activate(operator, action, active):
         Tenant.objects.filter(pk="globex").update(active=False)
     response = operator.post(
         "/django-admin/tenants/tenant/",
-        {"action": action, "_selected_action": ["globex"]},
+        {"action": action, "_selected_action": ["globex"], "confirm": "yes"},
         content_type="multipart/form-data",
         follow=True,
     )
     assert response.status_code == 200
     assert Tenant.objects.get(pk="globex").active is active
     assert ("Reactivated" if active else "Suspended") + " 1 tenant(s): globex" in response.content.decode()
+
+
+def test_suspend_asks_for_confirmation_first(operator):
+    response = operator.post(
+        "/django-admin/tenants/tenant/",
+        {"action": "suspend", "_selected_action": ["globex", "acme"]},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Suspend these tenants?" in page
+    assert "<strong>acme</strong>: Acme Corporation" in page and "<strong>globex</strong>: Globex Inc." in page
+    assert 'name="confirm" value="yes"' in page
+    assert Tenant.objects.filter(active=False).count() == 0
+    response = operator.post(
+        "/django-admin/tenants/tenant/",
+        {"action": "suspend", "_selected_action": ["globex"], "confirm": "yes"},
+        content_type="multipart/form-data",
+        follow=True,
+    )
+    assert (
+        "Suspended 1 tenant(s): globex; their users can no longer sign in or use the API." in response.content.decode()
+    )
+    assert list(Tenant.objects.filter(active=False).values_list("id", flat=True)) == ["globex"]
+
+
+def test_tenant_detail_shows_domains_users_and_limits_in_force(operator):
+    Tenant.objects.filter(pk="globex").update(max_users_override=25)
+    page = operator.get("/django-admin/tenants/tenant/globex/change/").content.decode()
+    assert "globex.localhost" in page
+    assert '<div class="readonly">25</div>' in page  # the override wins over the plan's 10
+    assert '<div class="readonly">api</div>' in page
+    assert '<div class="readonly">60</div>' in page  # starter's rate limit
+    assert "Limits in force" in page
+    page = operator.get("/django-admin/tenants/tenant/acme/change/").content.decode()
+    assert '<div class="readonly">analytics, api, export</div>' in page
+    assert '<div class="readonly">2</div>' in page  # users
 
 
 def test_admin_is_refused_to_anonymous_and_absent_on_tenant_host():
