@@ -23,7 +23,10 @@ run: install
 	@echo "Serving http://127.0.0.1:$(PORT) and http://acme.localhost:$(PORT) (Ctrl-C stops)"
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
 
+CHROMIUM := /usr/bin/chromium
+
 test: install lint
+	@test -x $(CHROMIUM) || echo "*** $(CHROMIUM) not found: the browser tests (tests/test_browser.py) will be SKIPPED. Install it with: apt-get install chromium"
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
