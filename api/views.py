@@ -11,13 +11,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from accounts.audit import Actor
 from accounts.authentication import TenantSessionAuthentication, TenantTokenAuthentication
 from accounts.models import TenantUser
+from accounts.selectors import events_page, settings_document, user_json
 from api.errors import error_response
 from api.permissions import IsTenantUser, ReadOrTenantAdmin, RequiresFeature, TenantAdminOnly, TenantRateThrottle
-from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer, user_json
+from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
 from api.validation import CredentialsSerializer, pagination_params
-from tenants import selectors
+from tenants.selectors import tenant_profile
 
 
 class TenantView(APIView):
@@ -41,20 +43,18 @@ def _user_or_404(user_id: str) -> TenantUser:
 
 class TenantProfileView(TenantView):
     def get(self, request):
-        return Response(
-            {**selectors.tenant_profile(request.tenant), "settings": services.settings_document(request.tenant)}
-        )
+        return Response({**tenant_profile(request.tenant), "settings": settings_document(request.tenant)})
 
 
 class SettingsView(TenantView):
     def get(self, request):
-        return Response({"tenant": request.tenant.id, "settings": services.settings_document(request.tenant)})
+        return Response({"tenant": request.tenant.id, "settings": settings_document(request.tenant)})
 
     def put(self, request):
         serializer = SettingsUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        workspace = services.update_workspace_settings(serializer.validated_data)
-        return Response({"updated": True, "settings": services.settings_document(request.tenant, workspace)})
+        workspace = services.update_workspace_settings(serializer.validated_data, actor=Actor.of(request.user))
+        return Response({"updated": True, "settings": settings_document(request.tenant, workspace)})
 
 
 class UserCollectionView(TenantView):
@@ -68,7 +68,7 @@ class UserCollectionView(TenantView):
     def post(self, request):
         serializer = UserCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.create_user(request.tenant, **serializer.validated_data)
+        user = services.create_user(request.tenant, actor=Actor.of(request.user), **serializer.validated_data)
         return Response(user_json(user), status=status.HTTP_201_CREATED)
 
 
@@ -80,10 +80,11 @@ class UserDetailView(TenantView):
         user = _user_or_404(user_id)
         serializer = UserUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(user_json(services.update_user(user.pk, **serializer.validated_data)))
+        updated = services.update_user(user.pk, serializer.validated_data, actor=Actor.of(request.user))
+        return Response(user_json(updated))
 
     def delete(self, request, user_id: str):
-        services.delete_user(_user_or_404(user_id).pk)
+        services.delete_user(_user_or_404(user_id).pk, actor=Actor.of(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -118,8 +119,8 @@ class ExportView(TenantView):
     def get(self, request):
         return Response(
             {
-                **selectors.tenant_profile(request.tenant),
-                "settings": services.settings_document(request.tenant),
+                **tenant_profile(request.tenant),
+                "settings": settings_document(request.tenant),
                 "users": [user_json(user) for user in TenantUser.objects.order_by("id")],
             }
         )
@@ -147,3 +148,14 @@ class AnalyticsView(TenantView):
                 "total_users": sum(by_role.values()),
             }
         )
+
+
+class EventsView(TenantView):
+    """The tenant's audit trail, newest first (tenant admins)."""
+
+    permission_classes = [TenantAdminOnly]
+
+    def get(self, request):
+        limit, offset = pagination_params(request)
+        events, total = events_page(limit, offset)
+        return Response({"tenant": request.tenant.id, "events": events, "count": total})
