@@ -15,6 +15,7 @@ from accounts.audit import Actor
 from accounts.authentication import TenantSessionAuthentication, TenantTokenAuthentication
 from accounts.models import TenantUser
 from accounts.selectors import events_page, settings_document, user_json
+from accounts.throttling import LoginRateThrottle
 from api.errors import error_response
 from api.permissions import IsTenantUser, ReadOrTenantAdmin, RequiresFeature, TenantAdminOnly, TenantRateThrottle
 from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
@@ -92,7 +93,9 @@ class TokenView(TenantView):
     """POST: a tenant user's username and password for a token. DELETE: revoke the token in use."""
 
     authentication_classes = [TenantTokenAuthentication]
-    throttle_classes = []
+
+    def get_throttles(self):
+        return [LoginRateThrottle()] if self.request.method == "POST" else []
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "POST" else [IsTenantUser()]

@@ -15,6 +15,7 @@ from accounts.authentication import StaffSessionAuthentication, StaffTokenAuthen
 from accounts.models import USERNAME_VALIDATOR
 from accounts.selectors import events_page
 from accounts.services import AccountError
+from accounts.throttling import LoginRateThrottle
 from api.errors import error_response
 from api.validation import (
     CredentialsSerializer,
@@ -154,6 +155,9 @@ class StaffTokenView(APIView):
     """POST: exchange a staff username and password for a token. DELETE: revoke the token in use."""
 
     authentication_classes = [StaffTokenAuthentication]
+
+    def get_throttles(self):
+        return [LoginRateThrottle()] if self.request.method == "POST" else []
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "POST" else [IsPlatformStaff()]
