@@ -15,7 +15,7 @@ def workspace(request: HttpRequest) -> dict:
     tenant = getattr(request, "tenant", None)
     if tenant is None:
         return {}
-    from accounts.services import get_workspace_settings
+    from accounts.selectors import get_workspace_settings
 
     current = get_workspace_settings()
     theme = current.theme_color if _HEX_COLOR.match(current.theme_color or "") else DEFAULT_THEME

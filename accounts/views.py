@@ -8,21 +8,37 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import services
+from accounts.audit import Actor
 from accounts.models import Role, TenantUser
+from accounts.throttling import LoginRateThrottle
 from api.errors import first_error
 from api.serializers import UserCreateSerializer, UserUpdateSerializer
 from tenants import plans
 
 
-class TenantLoginView(auth_views.LoginView):
-    """Django's sign-in form; on a tenant schema only TenantUserBackend answers."""
+class ThrottledLoginView(auth_views.LoginView):
+    """Django's sign-in form, with the API's login throttle; on a tenant schema only TenantUserBackend answers."""
 
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        throttle = LoginRateThrottle()
+        if not throttle.allow_request(request, self):
+            wait = int(throttle.wait() or 60)
+            # Show the message without validating the form: validating would check the password.
+            form = self.get_form()
+            form._errors, form.cleaned_data = ErrorDict(), {}
+            form.add_error(None, f"Too many sign-in attempts. Try again in {wait} seconds.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+
+class TenantLoginView(ThrottledLoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
     next_page = "dashboard"
@@ -96,7 +112,7 @@ def add_user(request: HttpRequest) -> HttpResponse:
         field, message = first_error(serializer.errors)
         return _refuse(request, me, message, 400, form=data, error_field=field)
     try:
-        created = services.create_user(request.tenant, **serializer.validated_data)
+        created = services.create_user(request.tenant, **serializer.validated_data, actor=Actor.of(me))
     except services.AccountError as exc:
         return _refuse(request, me, str(exc), exc.status, form=data, error_field=exc.field or "")
     messages.success(request, f"Added {created.name} ({created.username}) as {created.role}.")
@@ -120,7 +136,7 @@ def change_role(request: HttpRequest, user_id: str) -> HttpResponse:
     try:
         if pk is None:
             raise services.UserNotFound("User not found")
-        changed = services.update_user(pk, **serializer.validated_data)
+        changed = services.update_user(pk, serializer.validated_data, actor=Actor.of(me))
     except services.AccountError as exc:
         return _refuse(request, me, str(exc), exc.status)
     messages.success(request, f"{changed.name} is now {changed.role}.")
@@ -137,7 +153,7 @@ def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
     try:
         if target is None:
             raise services.UserNotFound("User not found")
-        services.delete_user(target.pk)
+        services.delete_user(target.pk, actor=Actor.of(me))
     except services.AccountError as exc:
         return _refuse(request, me, str(exc), exc.status)
     if target.pk == me.pk:

@@ -125,6 +125,27 @@ def error(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)
 
 
+class EventActorSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["platform", "tenant", "system"])
+    name = serializers.CharField()
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    created_at = serializers.FloatField(help_text="Unix time, seconds.")
+    actor = EventActorSerializer()
+    action = serializers.CharField()
+    target = serializers.CharField()
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+
+
+class EventListSerializer(serializers.Serializer):
+    tenant = serializers.CharField()
+    events = EventSerializer(many=True)
+    count = serializers.IntegerField()
+
+
 PAGINATION = [
     OpenApiParameter(
         "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, OpenApiParameter.QUERY, description="Default 100."
@@ -184,7 +205,7 @@ ERROR_WHY = {
     409: "Conflict with the current state.",
     413: "Request body over the size limit.",
     415: "Body not application/json.",
-    429: "Rate limit of the tenant's plan exceeded (see Retry-After).",
+    429: "Too many requests: the tenant's plan rate limit, or the login throttle (see Retry-After).",
 }
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
@@ -220,8 +241,8 @@ class ProjectAutoSchema(AutoSchema):
             codes |= {401, 403}
         if self._is_tenant_route():
             codes |= {400, 403, 404}
-            if self.view.throttle_classes:
-                codes.add(429)
+        if self.view.get_throttles():
+            codes.add(429)
         if self.method in BODY_METHODS:
             codes |= {400, 413, 415}
         if "{" in self.path:

@@ -12,14 +12,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from accounts.audit import Actor
 from accounts.authentication import TenantSessionAuthentication, TenantTokenAuthentication
 from accounts.models import TenantUser
+from accounts.selectors import events_page, settings_document, user_json
+from accounts.throttling import LoginRateThrottle
 from api import openapi as doc
 from api.errors import error_response
 from api.permissions import IsTenantUser, ReadOrTenantAdmin, RequiresFeature, TenantAdminOnly, TenantRateThrottle
-from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer, user_json
+from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
 from api.validation import CredentialsSerializer, pagination_params
-from tenants import selectors
+from tenants.selectors import tenant_profile
 
 
 class TenantView(APIView):
@@ -44,15 +47,13 @@ def _user_or_404(user_id: str) -> TenantUser:
 class TenantProfileView(TenantView):
     @extend_schema(operation_id="tenant_profile", responses=doc.TenantProfileSerializer)
     def get(self, request):
-        return Response(
-            {**selectors.tenant_profile(request.tenant), "settings": services.settings_document(request.tenant)}
-        )
+        return Response({**tenant_profile(request.tenant), "settings": settings_document(request.tenant)})
 
 
 class SettingsView(TenantView):
     @extend_schema(operation_id="settings_get", responses=doc.SettingsSerializer)
     def get(self, request):
-        return Response({"tenant": request.tenant.id, "settings": services.settings_document(request.tenant)})
+        return Response({"tenant": request.tenant.id, "settings": settings_document(request.tenant)})
 
     @extend_schema(
         operation_id="settings_update",
@@ -62,8 +63,8 @@ class SettingsView(TenantView):
     def put(self, request):
         serializer = SettingsUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        workspace = services.update_workspace_settings(serializer.validated_data)
-        return Response({"updated": True, "settings": services.settings_document(request.tenant, workspace)})
+        workspace = services.update_workspace_settings(serializer.validated_data, actor=Actor.of(request.user))
+        return Response({"updated": True, "settings": settings_document(request.tenant, workspace)})
 
 
 class UserCollectionView(TenantView):
@@ -87,7 +88,7 @@ class UserCollectionView(TenantView):
     def post(self, request):
         serializer = UserCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.create_user(request.tenant, **serializer.validated_data)
+        user = services.create_user(request.tenant, actor=Actor.of(request.user), **serializer.validated_data)
         return Response(user_json(user), status=status.HTTP_201_CREATED)
 
 
@@ -105,14 +106,15 @@ class UserDetailView(TenantView):
         user = _user_or_404(user_id)
         serializer = UserUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(user_json(services.update_user(user.pk, **serializer.validated_data)))
+        updated = services.update_user(user.pk, serializer.validated_data, actor=Actor.of(request.user))
+        return Response(user_json(updated))
 
     @extend_schema(
         operation_id="users_delete",
         responses={204: None, 409: doc.error("Would leave no admin.")},
     )
     def delete(self, request, user_id: str):
-        services.delete_user(_user_or_404(user_id).pk)
+        services.delete_user(_user_or_404(user_id).pk, actor=Actor.of(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -120,7 +122,9 @@ class TokenView(TenantView):
     """POST: a tenant user's username and password for a token. DELETE: revoke the token in use."""
 
     authentication_classes = [TenantTokenAuthentication]
-    throttle_classes = []
+
+    def get_throttles(self):
+        return [LoginRateThrottle()] if self.request.method == "POST" else []
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "POST" else [IsTenantUser()]
@@ -160,8 +164,8 @@ class ExportView(TenantView):
     def get(self, request):
         return Response(
             {
-                **selectors.tenant_profile(request.tenant),
-                "settings": services.settings_document(request.tenant),
+                **tenant_profile(request.tenant),
+                "settings": settings_document(request.tenant),
                 "users": [user_json(user) for user in TenantUser.objects.order_by("id")],
             }
         )
@@ -196,3 +200,15 @@ class AnalyticsView(TenantView):
                 "total_users": sum(by_role.values()),
             }
         )
+
+
+class EventsView(TenantView):
+    """The tenant's audit trail, newest first (tenant admins)."""
+
+    permission_classes = [TenantAdminOnly]
+
+    @extend_schema(operation_id="tenant_events", parameters=doc.PAGINATION, responses=doc.EventListSerializer)
+    def get(self, request):
+        limit, offset = pagination_params(request)
+        events, total = events_page(limit, offset)
+        return Response({"tenant": request.tenant.id, "events": events, "count": total})

@@ -15,6 +15,7 @@ urlpatterns = [
     route(r"admin/auth/token", api.StaffTokenView.as_view(), name="platform-token"),
     route(r"admin/tenants", api.TenantCollectionView.as_view(), name="platform-tenants"),
     route(r"admin/tenants/(?P<tenant_id>[^/]+)", api.TenantDetailView.as_view(), name="platform-tenant"),
+    route(r"admin/tenants/(?P<tenant_id>[^/]+)/events", api.TenantEventsView.as_view(), name="platform-events"),
     route(r"admin/tenants/(?P<tenant_id>[^/]+)/suspend", api.TenantSuspendView.as_view(), name="platform-suspend"),
     route(r"admin/tenants/(?P<tenant_id>[^/]+)/activate", api.TenantActivateView.as_view(), name="platform-activate"),
     route(r"api/schema", SpectacularAPIView.as_view(), name="api-schema"),

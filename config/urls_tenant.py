@@ -9,8 +9,23 @@ handler500 = "api.errors.server_error"
 
 urlpatterns = [
     path("", include("api.urls")),
-    # The browsable API's log-in and log-out links (sessions of this tenant's users).
-    path("api-auth/", include("rest_framework.urls")),
+    # The browsable API's log-in and log-out links (DRF's names; sessions of this tenant's users).
+    path(
+        "api-auth/",
+        include(
+            (
+                [
+                    path(
+                        "login/",
+                        pages.ThrottledLoginView.as_view(template_name="rest_framework/login.html"),
+                        name="login",
+                    ),
+                    path("logout/", pages.TenantLogoutView.as_view(next_page=None), name="logout"),
+                ],
+                "rest_framework",
+            )
+        ),
+    ),
     path("", pages.dashboard, name="dashboard"),
     path("login", pages.TenantLoginView.as_view(), name="tenant-login"),
     path("logout", pages.TenantLogoutView.as_view(), name="tenant-logout"),

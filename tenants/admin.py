@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
+from accounts.audit import Actor
 from tenants import plans, selectors, services
 from tenants.models import Domain, Plan, StaffToken, Tenant
 
@@ -98,7 +99,7 @@ class TenantAdmin(admin.ModelAdmin):
     def _set_active(self, request, queryset, active: bool) -> None:
         tenant_ids = list(queryset.values_list("id", flat=True))
         for tenant_id in tenant_ids:
-            services.set_tenant_active(tenant_id, active)
+            services.set_tenant_active(tenant_id, active, actor=Actor.of(request.user))
         verb = "Reactivated" if active else "Suspended"
         effect = "their users can sign in again" if active else "their users can no longer sign in or use the API"
         self.message_user(

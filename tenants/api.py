@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django_tenants.utils import schema_context
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.audit import Actor
 from accounts.authentication import StaffSessionAuthentication, StaffTokenAuthentication
 from accounts.models import USERNAME_VALIDATOR
+from accounts.selectors import events_page
 from accounts.services import AccountError
+from accounts.throttling import LoginRateThrottle
 from api import openapi as doc
 from api.errors import error_response
 from api.validation import (
@@ -92,7 +96,11 @@ class TenantCollectionView(PlatformView):
         data = serializer.validated_data
         try:
             tenant = services.provision_tenant(
-                tenant_id=data["id"], name=data["name"], plan=data.get("plan", "starter"), admin=data.get("admin")
+                tenant_id=data["id"],
+                name=data["name"],
+                plan=data.get("plan", "starter"),
+                admin=data.get("admin"),
+                actor=Actor.of(request.user),
             )
         except DjangoValidationError as exc:
             return error_response(exc.messages[0], status.HTTP_400_BAD_REQUEST, detail={"id": exc.messages})
@@ -118,7 +126,7 @@ class TenantDetailView(PlatformView):
         serializer = TenantUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            tenant = services.update_tenant(tenant_id, serializer.validated_data)
+            tenant = services.update_tenant(tenant_id, serializer.validated_data, actor=Actor.of(request.user))
         except services.TenantNotFound as exc:
             return error_response(str(exc), status.HTTP_404_NOT_FOUND)
         except services.UnknownPlan as exc:
@@ -126,11 +134,25 @@ class TenantDetailView(PlatformView):
         return Response(selectors.tenant_detail(tenant))
 
 
+class TenantEventsView(PlatformView):
+    """A tenant's audit trail: platform and tenant admin actions, newest first."""
+
+    @extend_schema(operation_id="tenants_events", parameters=doc.PAGINATION, responses=doc.EventListSerializer)
+    def get(self, request, tenant_id: str):
+        tenant = selectors.get_tenant(tenant_id)
+        if tenant is None:
+            return error_response("Tenant not found", status.HTTP_404_NOT_FOUND)
+        limit, offset = pagination_params(request)
+        with schema_context(tenant.schema_name):
+            events, total = events_page(limit, offset)
+        return Response({"tenant": tenant.id, "events": events, "count": total})
+
+
 class TenantSuspendView(PlatformView):
     @extend_schema(operation_id="tenants_suspend", request=None, responses=doc.SuspendedSerializer)
     def put(self, request, tenant_id: str):
         try:
-            tenant = services.suspend_tenant(tenant_id)
+            tenant = services.suspend_tenant(tenant_id, actor=Actor.of(request.user))
         except services.TenantNotFound as exc:
             return error_response(str(exc), status.HTTP_404_NOT_FOUND)
         return Response({"suspended": True, "tenant": tenant.id})
@@ -140,7 +162,7 @@ class TenantActivateView(PlatformView):
     @extend_schema(operation_id="tenants_activate", request=None, responses=doc.ActivatedSerializer)
     def put(self, request, tenant_id: str):
         try:
-            tenant = services.activate_tenant(tenant_id)
+            tenant = services.activate_tenant(tenant_id, actor=Actor.of(request.user))
         except services.TenantNotFound as exc:
             return error_response(str(exc), status.HTTP_404_NOT_FOUND)
         return Response({"activated": True, "tenant": tenant.id})
@@ -150,6 +172,9 @@ class StaffTokenView(APIView):
     """POST: exchange a staff username and password for a token. DELETE: revoke the token in use."""
 
     authentication_classes = [StaffTokenAuthentication]
+
+    def get_throttles(self):
+        return [LoginRateThrottle()] if self.request.method == "POST" else []
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "POST" else [IsPlatformStaff()]

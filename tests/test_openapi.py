@@ -30,7 +30,13 @@ def test_schema_is_served_with_and_without_slash_and_without_tenant():
 
 
 def test_schema_describes_platform_and_tenant_routes(schema):
-    for path in PLATFORM + TENANT + ["/api/analytics", "/admin/tenants/{tenant_id}/activate"]:
+    extra = [
+        "/api/analytics",
+        "/api/events",
+        "/admin/tenants/{tenant_id}/activate",
+        "/admin/tenants/{tenant_id}/events",
+    ]
+    for path in PLATFORM + TENANT + extra:
         assert path in schema["paths"], path
     assert set(schema["paths"]["/api/users/{user_id}"]) == {"get", "patch", "delete"}
     assert set(schema["paths"]["/admin/tenants"]) == {"get", "post"}
@@ -61,7 +67,10 @@ def test_security_schemes_per_side(schema):
     assert schemes["staffSession"]["in"] == "cookie"
     assert schema["paths"]["/api/users"]["get"]["security"] == [{"tenantToken": []}, {"tenantSession": []}]
     assert schema["paths"]["/admin/tenants"]["get"]["security"] == [{"staffToken": []}, {"staffSession": []}]
-    # Getting a token needs no credentials.
+    # Getting a token needs no credentials, and is throttled.
+    assert "429" in schema["paths"]["/api/auth/token"]["post"]["responses"]
+    assert "429" in schema["paths"]["/admin/auth/token"]["post"]["responses"]
+    assert "429" not in schema["paths"]["/api/auth/token"]["delete"]["responses"]
     assert {} in schema["paths"]["/api/auth/token"]["post"]["security"]
     assert {} in schema["paths"]["/admin/auth/token"]["post"]["security"]
 
@@ -101,6 +110,10 @@ def test_documented_shapes_match_real_answers(schema, keys):
     staff = JsonClient(token=keys.admin)
     assert set(staff.get("/admin/tenants/acme").json()) == keys_of("TenantDetail")
     assert set(staff.get("/admin/tenants").json()) == keys_of("TenantList")
+    alice.post("/api/users", {"name": "Audited"})
+    events = alice.get("/api/events").json()
+    assert set(events) == keys_of("EventList") and set(events["events"][0]) == keys_of("Event")
+    assert set(staff.get("/admin/tenants/acme/events").json()) == keys_of("EventList")
     assert set(alice.get("/api/nope").json()) == keys_of("Error") - {"detail"}
 
 
