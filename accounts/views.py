@@ -17,9 +17,10 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import services
 from accounts.audit import Actor
 from accounts.models import Role, TenantUser
+from accounts.selectors import editable_settings, get_workspace_settings
 from accounts.throttling import LoginRateThrottle
 from api.errors import first_error
-from api.serializers import UserCreateSerializer, UserUpdateSerializer
+from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
 from tenants import plans
 
 
@@ -66,6 +67,7 @@ def _dashboard_context(request: HttpRequest, user: TenantUser) -> dict:
         "at_limit": len(users) >= limits.max_users,
         "roles": Role.choices,
         "form": {"role": Role.MEMBER},
+        "settings_form": editable_settings(get_workspace_settings()),
         "error_field": "",
     }
 
@@ -160,4 +162,24 @@ def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
         # The signed-in user removed themselves: their session now points at nobody.
         return redirect("tenant-login")
     messages.success(request, f"Removed {target.name} ({target.username}).")
+    return redirect("dashboard")
+
+
+@require_POST
+def update_settings(request: HttpRequest) -> HttpResponse:
+    """The workspace's own settings (display name, theme colour, time zone); the plan's are not editable here."""
+    me, refusal = _admin_or_refusal(request)
+    if refusal is not None:
+        return refusal
+    # All three fields are always on the form; a blank display name means "use the tenant's name".
+    data = {name: request.POST[name] for name in services.EDITABLE_SETTINGS if name in request.POST}
+    serializer = SettingsUpdateSerializer(data=data)
+    if not serializer.is_valid():
+        field, message = first_error(serializer.errors)
+        return _refuse(request, me, message, 400, settings_form=data, error_field=f"settings.{field}")
+    try:
+        services.update_workspace_settings(serializer.validated_data, actor=Actor.of(me))
+    except services.AccountError as exc:
+        return _refuse(request, me, str(exc), exc.status, settings_form=data, error_field=f"settings.{exc.field}")
+    messages.success(request, "Workspace settings saved.")
     return redirect("dashboard")

@@ -26,7 +26,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 
 from accounts import services
-from accounts.models import TenantUser
+from accounts.models import TenantUser, WorkspaceSettings
 from tenants.models import Tenant
 from tests.conftest import DEMO_PASSWORD
 
@@ -157,6 +157,7 @@ def _restore_demo_data() -> None:
     Tenant.objects.filter(pk="globex").update(active=True)
     with schema_context("acme"):
         TenantUser.objects.filter(username__startswith="dana").delete()
+        WorkspaceSettings.objects.filter(pk=1).update(display_name="", theme_color="#2563eb", timezone="UTC")
     with schema_context("globex"):
         TenantUser.objects.filter(username__startswith=FILLER_PREFIX).delete()
         TenantUser.objects.filter(name="Eleventh Person").delete()
@@ -266,6 +267,21 @@ def test_tenant_admin_manages_users_and_meets_the_plan_limit(server, demo_data, 
     expect(page.locator(".notice.success")).to_have_text(f"Removed Dana Scully ({E2E_USERNAME}).")
     expect(page.locator("#user-count")).to_have_text("2 of 100")
     acme.shot("user-removed")
+
+    page.fill("#id_display_name", "Acme Portal")
+    page.fill("#id_theme_color", "#0f766e")
+    page.click("#workspace-settings button[type=submit]")
+    expect(page.locator(".notice.success")).to_have_text("Workspace settings saved.")
+    expect(page.locator("header.brand .name")).to_have_text("Acme Portal")
+    expect(page.locator("header.brand")).to_have_css("background-color", "rgb(15, 118, 110)")
+    acme.shot("themed")
+    page.fill("#id_theme_color", "teal")
+    page.click("#workspace-settings button[type=submit]")
+    expect(page.locator("#error")).to_have_text("Invalid theme_color: Use a colour of the form #rrggbb.")
+    page.fill("#id_display_name", "")
+    page.fill("#id_theme_color", "#2563eb")
+    page.click("#workspace-settings button[type=submit]")
+    expect(page.locator("header.brand .name")).to_have_text("Acme Corporation")
 
     page.locator("header button", has_text="Sign out").click()
     expect(page.locator("h1")).to_have_text("Sign in to Acme Corporation")

@@ -6,7 +6,8 @@ import pytest
 from django_tenants.utils import schema_context
 
 from accounts import services
-from accounts.models import TenantUser
+from accounts.models import AuditEvent, TenantUser
+from accounts.selectors import get_workspace_settings
 from tenants.models import Tenant
 from tests.conftest import DEMO_PASSWORD, JsonClient
 
@@ -277,3 +278,68 @@ def test_suspended_workspace_page_for_browsers_and_json_for_api():
     api = JsonClient(host="globex.localhost").get("/api/users")
     assert api.status_code == 403
     assert api.json() == {"error": "Tenant account is suspended"}
+
+
+def test_admin_changes_the_workspace_settings_and_the_theme_follows():
+    client = signed_in("alice")
+    response = client.post(
+        "/settings",
+        {"display_name": "Acme Portal", "theme_color": "#FF5500", "timezone": "Europe/Paris"},
+        content_type=FORM,
+        follow=True,
+    )
+    text = page(response)
+    assert "Workspace settings saved." in text
+    assert "--theme: #ff5500;" in text
+    assert '<span class="name">Acme Portal</span>' in text
+    response = client.post(
+        "/settings", {"display_name": "", "theme_color": "#ff5500", "timezone": "UTC"}, content_type=FORM, follow=True
+    )
+    assert '<span class="name">Acme Corporation</span>' in page(response)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"theme_color": "red"}, "Invalid theme_color: Use a colour of the form #rrggbb."),
+        ({"theme_color": "#12345g"}, "Invalid theme_color: Use a colour of the form #rrggbb."),
+        ({"timezone": "Nowhere/Land"}, "Invalid timezone: unknown time zone &#x27;Nowhere/Land&#x27;"),
+        ({"display_name": "x" * 101}, "Invalid display_name: Ensure this field has no more than 100 characters."),
+    ],
+)
+def test_bad_settings_are_refused_with_the_api_message(fields, message):
+    client = signed_in("alice")
+    response = client.post(
+        "/settings", {"display_name": "", "theme_color": "#2563eb", "timezone": "UTC", **fields}, content_type=FORM
+    )
+    assert response.status_code == 400
+    assert message in page(response)
+    with schema_context("acme"):
+        assert get_workspace_settings().timezone == "UTC"
+
+
+def test_members_cannot_change_settings():
+    response = signed_in("bob").post("/settings", {"theme_color": "#000000"}, content_type=FORM)
+    assert response.status_code == 403
+    with schema_context("acme"):
+        assert get_workspace_settings().theme_color == "#2563eb"
+
+
+def test_page_actions_are_recorded_in_the_audit_trail_as_the_signed_in_user():
+    signed_in("alice").post("/users", {"name": "Audited Person", "role": "member"}, content_type=FORM)
+    with schema_context("acme"):
+        event = AuditEvent.objects.order_by("-id").first()
+    assert (event.action, event.actor_kind, event.actor) == ("user.create", "tenant", "alice")
+
+
+def test_sign_in_page_is_throttled_like_the_token_endpoint():
+    client = JsonClient(host="acme.localhost")
+    for _ in range(10):
+        response = client.post("/login", {"username": "alice", "password": "wrong"}, content_type=FORM)
+        assert response.status_code == 200
+    response = client.post("/login", {"username": "alice", "password": DEMO_PASSWORD}, content_type=FORM)
+    assert response.status_code == 429
+    assert "Too many sign-in attempts. Try again in" in page(response)
+    assert client.get("/").status_code == 302  # still signed out
+    # Another tenant's sign-ins are counted apart.
+    assert signed_in("charlie", host="globex.localhost").get("/").status_code == 200
