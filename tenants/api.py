@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_tenants.utils import schema_context
-from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import AllowAny
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,10 +13,9 @@ from accounts.authentication import StaffSessionAuthentication, StaffTokenAuthen
 from accounts.models import USERNAME_VALIDATOR
 from accounts.selectors import events_page
 from accounts.services import AccountError
-from accounts.throttling import LoginRateThrottle
+from accounts.token_views import TokenExchangeView
 from api.errors import error_response
 from api.validation import (
-    CredentialsSerializer,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
@@ -133,44 +130,25 @@ class TenantEventsView(PlatformView):
         return Response({"tenant": tenant.id, "events": events, "count": total})
 
 
-class TenantSuspendView(PlatformView):
+class TenantStateView(PlatformView):
+    """PUT suspends or reactivates (``active``), answering in the seed's shape."""
+
+    active = False
+
     def put(self, request, tenant_id: str):
         try:
-            tenant = services.suspend_tenant(tenant_id, actor=Actor.of(request.user))
+            tenant = services.set_tenant_active(tenant_id, self.active, actor=Actor.of(request.user))
         except services.TenantNotFound as exc:
             return error_response(str(exc), status.HTTP_404_NOT_FOUND)
-        return Response({"suspended": True, "tenant": tenant.id})
+        return Response({"activated" if self.active else "suspended": True, "tenant": tenant.id})
 
 
-class TenantActivateView(PlatformView):
-    def put(self, request, tenant_id: str):
-        try:
-            tenant = services.activate_tenant(tenant_id, actor=Actor.of(request.user))
-        except services.TenantNotFound as exc:
-            return error_response(str(exc), status.HTTP_404_NOT_FOUND)
-        return Response({"activated": True, "tenant": tenant.id})
-
-
-class StaffTokenView(APIView):
-    """POST: exchange a staff username and password for a token. DELETE: revoke the token in use."""
+class StaffTokenView(TokenExchangeView):
+    """Tokens of platform staff (public schema)."""
 
     authentication_classes = [StaffTokenAuthentication]
+    token_model = StaffToken
+    holder_permission = IsPlatformStaff
 
-    def get_throttles(self):
-        return [LoginRateThrottle()] if self.request.method == "POST" else []
-
-    def get_permissions(self):
-        return [AllowAny()] if self.request.method == "POST" else [IsPlatformStaff()]
-
-    def post(self, request):
-        serializer = CredentialsSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = authenticate(request._request, **serializer.validated_data)
-        if user is None or not user.is_staff:
-            raise exceptions.AuthenticationFailed("Invalid username or password")
-        _, raw_key = StaffToken.issue(user=user, name="api")
-        return Response({"token": raw_key})
-
-    def delete(self, request):
-        request.auth.delete()
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def can_hold_token(self, user: object) -> bool:
+        return getattr(user, "is_staff", False)
