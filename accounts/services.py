@@ -150,11 +150,6 @@ def delete_user(user_id: int, actor: Actor = SYSTEM) -> None:
         user.delete()
 
 
-def issue_token(user: TenantUser, name: str = "api") -> str:
-    _, raw_key = AuthToken.issue(user=user, name=name)
-    return raw_key
-
-
 # --- Workspace settings -------------------------------------------------------------------
 
 EDITABLE_SETTINGS = ("display_name", "timezone", "theme_color")

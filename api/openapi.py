@@ -11,7 +11,7 @@ from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
@@ -64,6 +64,13 @@ class SuspendedSerializer(serializers.Serializer):
 class ActivatedSerializer(serializers.Serializer):
     activated = serializers.BooleanField()
     tenant = serializers.CharField()
+
+
+TENANT_STATE = PolymorphicProxySerializer(
+    component_name="TenantState",
+    serializers=[SuspendedSerializer, ActivatedSerializer],
+    resource_type_field_name=None,
+)
 
 
 class TokenSerializer(serializers.Serializer):
@@ -214,9 +221,8 @@ class ProjectAutoSchema(AutoSchema):
     """Adds what every operation shares: the tenant header, the tag and the JSON error responses."""
 
     def _is_tenant_route(self) -> bool:
-        from api.views import TenantView
-
-        return isinstance(self.view, TenantView)
+        # The middleware decides by path: everything under /api/ (but the docs) is served in a tenant.
+        return self.path.startswith("/api/")
 
     def get_tags(self) -> list[str]:
         return ["tenant"] if self._is_tenant_route() else ["platform"]
@@ -244,7 +250,10 @@ class ProjectAutoSchema(AutoSchema):
         if self.view.get_throttles():
             codes.add(429)
         if self.method in BODY_METHODS:
-            codes |= {400, 413, 415}
+            codes.add(413)
+            # Only a body that is read can be bad JSON, invalid, or of the wrong type.
+            if self.get_request_serializer() is not None:
+                codes |= {400, 415}
         if "{" in self.path:
             codes.add(404)
         return codes

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from django.db.models import Count
 from django.db.models.functions import TruncDate
-from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, status
-from rest_framework.permissions import AllowAny
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
 from accounts.audit import Actor
 from accounts.authentication import TenantSessionAuthentication, TenantTokenAuthentication
-from accounts.models import TenantUser
+from accounts.models import AuthToken, TenantUser
 from accounts.selectors import events_page, settings_document, user_json
-from accounts.throttling import LoginRateThrottle
+from accounts.token_views import TokenExchangeView
 from api import openapi as doc
 from api.errors import error_response
 from api.permissions import IsTenantUser, ReadOrTenantAdmin, RequiresFeature, TenantAdminOnly, TenantRateThrottle
@@ -118,34 +116,23 @@ class UserDetailView(TenantView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TokenView(TenantView):
-    """POST: a tenant user's username and password for a token. DELETE: revoke the token in use."""
-
-    authentication_classes = [TenantTokenAuthentication]
-
-    def get_throttles(self):
-        return [LoginRateThrottle()] if self.request.method == "POST" else []
-
-    def get_permissions(self):
-        return [AllowAny()] if self.request.method == "POST" else [IsTenantUser()]
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="tenant_token_create",
         request=CredentialsSerializer,
         responses={200: doc.TokenSerializer, 401: doc.error("Bad username or password.")},
-    )
-    def post(self, request):
-        serializer = CredentialsSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = authenticate(request._request, **serializer.validated_data)
-        if not isinstance(user, TenantUser):
-            raise exceptions.AuthenticationFailed("Invalid username or password")
-        return Response({"token": services.issue_token(user)})
+    ),
+    delete=extend_schema(operation_id="tenant_token_revoke", request=None, responses={204: None}),
+)
+class TokenView(TokenExchangeView):
+    """Tokens of this tenant's users; they live in its schema and are valid nowhere else."""
 
-    @extend_schema(operation_id="tenant_token_revoke", responses={204: None})
-    def delete(self, request):
-        request.auth.delete()
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    authentication_classes = [TenantTokenAuthentication]
+    token_model = AuthToken
+    holder_permission = IsTenantUser
+
+    def can_hold_token(self, user: object) -> bool:
+        return isinstance(user, TenantUser)
 
 
 class ExportView(TenantView):

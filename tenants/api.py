@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_tenants.utils import schema_context
-from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import AllowAny
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,7 +14,7 @@ from accounts.authentication import StaffSessionAuthentication, StaffTokenAuthen
 from accounts.models import USERNAME_VALIDATOR
 from accounts.selectors import events_page
 from accounts.services import AccountError
-from accounts.throttling import LoginRateThrottle
+from accounts.token_views import TokenExchangeView
 from api import openapi as doc
 from api.errors import error_response
 from api.validation import (
@@ -148,52 +146,35 @@ class TenantEventsView(PlatformView):
         return Response({"tenant": tenant.id, "events": events, "count": total})
 
 
-class TenantSuspendView(PlatformView):
-    @extend_schema(operation_id="tenants_suspend", request=None, responses=doc.SuspendedSerializer)
+class TenantStateView(PlatformView):
+    """PUT suspends or reactivates (``active``), answering in the seed's shape."""
+
+    active = False
+
+    # One view serves /suspend and /activate: the answer is one of the two shapes.
+    @extend_schema(request=None, responses=doc.TENANT_STATE)
     def put(self, request, tenant_id: str):
         try:
-            tenant = services.suspend_tenant(tenant_id, actor=Actor.of(request.user))
+            tenant = services.set_tenant_active(tenant_id, self.active, actor=Actor.of(request.user))
         except services.TenantNotFound as exc:
             return error_response(str(exc), status.HTTP_404_NOT_FOUND)
-        return Response({"suspended": True, "tenant": tenant.id})
+        return Response({"activated" if self.active else "suspended": True, "tenant": tenant.id})
 
 
-class TenantActivateView(PlatformView):
-    @extend_schema(operation_id="tenants_activate", request=None, responses=doc.ActivatedSerializer)
-    def put(self, request, tenant_id: str):
-        try:
-            tenant = services.activate_tenant(tenant_id, actor=Actor.of(request.user))
-        except services.TenantNotFound as exc:
-            return error_response(str(exc), status.HTTP_404_NOT_FOUND)
-        return Response({"activated": True, "tenant": tenant.id})
-
-
-class StaffTokenView(APIView):
-    """POST: exchange a staff username and password for a token. DELETE: revoke the token in use."""
-
-    authentication_classes = [StaffTokenAuthentication]
-
-    def get_throttles(self):
-        return [LoginRateThrottle()] if self.request.method == "POST" else []
-
-    def get_permissions(self):
-        return [AllowAny()] if self.request.method == "POST" else [IsPlatformStaff()]
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="staff_token_create",
         request=CredentialsSerializer,
         responses={200: doc.TokenSerializer, 401: doc.error("Bad username or password, or not staff.")},
-    )
-    def post(self, request):
-        serializer = CredentialsSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = authenticate(request._request, **serializer.validated_data)
-        if user is None or not user.is_staff:
-            raise exceptions.AuthenticationFailed("Invalid username or password")
-        _, raw_key = StaffToken.issue(user=user, name="api")
-        return Response({"token": raw_key})
+    ),
+    delete=extend_schema(operation_id="staff_token_revoke", request=None, responses={204: None}),
+)
+class StaffTokenView(TokenExchangeView):
+    """Tokens of platform staff (public schema)."""
 
-    @extend_schema(operation_id="staff_token_revoke", responses={204: None})
-    def delete(self, request):
-        request.auth.delete()
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    authentication_classes = [StaffTokenAuthentication]
+    token_model = StaffToken
+    holder_permission = IsPlatformStaff
+
+    def can_hold_token(self, user: object) -> bool:
+        return getattr(user, "is_staff", False)

@@ -153,11 +153,3 @@ def set_tenant_active(tenant_id: str, active: bool, actor: Actor = SYSTEM) -> Te
         action = "tenant.activate" if active else "tenant.suspend"
         audit.record_for_tenant(tenant.id, action, actor, before, {"active": tenant.active})
     return tenant
-
-
-def suspend_tenant(tenant_id: str, actor: Actor = SYSTEM) -> Tenant:
-    return set_tenant_active(tenant_id, False, actor)
-
-
-def activate_tenant(tenant_id: str, actor: Actor = SYSTEM) -> Tenant:
-    return set_tenant_active(tenant_id, True, actor)
