@@ -23,6 +23,9 @@ from api.errors import first_error
 from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
 from tenants import plans
 
+# The page lists this many users; the API pages through any number (a platform override may allow thousands).
+SHOWN_USERS = 200
+
 
 class ThrottledLoginView(auth_views.LoginView):
     """Django's sign-in form, with the API's login throttle; on a tenant schema only TenantUserBackend answers."""
@@ -57,14 +60,16 @@ def _signed_in_user(request: HttpRequest) -> TenantUser | None:
 def _dashboard_context(request: HttpRequest, user: TenantUser) -> dict:
     tenant = request.tenant
     limits = plans.limits_for(tenant)
-    users = list(TenantUser.objects.order_by("id"))
+    users = list(TenantUser.objects.order_by("id")[:SHOWN_USERS])
+    count = len(users) if len(users) < SHOWN_USERS else TenantUser.objects.count()
     return {
         "tenant": tenant,
         "me": user,
         "users": users,
-        "user_count": len(users),
+        "user_count": count,
+        "more_users": count - len(users),
         "limits": limits,
-        "at_limit": len(users) >= limits.max_users,
+        "at_limit": count >= limits.max_users,
         "roles": Role.choices,
         "form": {"role": Role.MEMBER},
         "settings_form": editable_settings(get_workspace_settings()),

@@ -343,3 +343,13 @@ def test_sign_in_page_is_throttled_like_the_token_endpoint():
     assert client.get("/").status_code == 302  # still signed out
     # Another tenant's sign-ins are counted apart.
     assert signed_in("charlie", host="globex.localhost").get("/").status_code == 200
+
+
+def test_dashboard_lists_a_bounded_number_of_users(monkeypatch):
+    from accounts import views
+
+    monkeypatch.setattr(views, "SHOWN_USERS", 1)
+    text = page(signed_in("alice").get("/"))
+    assert 'data-username="alice"' in text and 'data-username="bob"' not in text
+    assert '<dd id="user-count">2 of 100</dd>' in text
+    assert "and 1 more" in text
