@@ -21,8 +21,25 @@ UNAVAILABLE_MESSAGE = "Service temporarily unavailable"
 RETRY_AFTER_SECONDS = 2
 
 
+# SQLSTATEs of a server that is going away or refusing sessions: connection exceptions (08),
+# shutdown or not yet accepting connections (57P01-57P03), no connection slot left (53300).
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
 def is_database_unavailable(exc: BaseException | None) -> bool:
-    return isinstance(exc, DATABASE_ERRORS)
+    """True for a lost or refused connection; False for a query's own failure (timeout, deadlock...).
+
+    A statement that fails on a working server is a bug or a conflict to report as such,
+    not an outage to hide behind a retry.
+    """
+    if not isinstance(exc, DATABASE_ERRORS):
+        return False
+    if isinstance(exc, (InterfaceError, psycopg.InterfaceError)):
+        return True
+    cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    # No SQLSTATE: the client library itself gave up (refused, no socket, closed mid-query).
+    return sqlstate is None or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
 
 
 def discard_broken_connections() -> None:
