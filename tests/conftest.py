@@ -150,3 +150,11 @@ def committed_db(django_db_setup, django_db_blocker, keys) -> Iterator[list[str]
             for tenant_id in created:
                 drop_tenant(tenant_id)
             connections.close_all()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Login throttles count in the cache; every test starts with none spent."""
+    from django.core.cache import cache
+
+    cache.clear()
