@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -250,8 +251,10 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=6, help="threads on the tenant API (default 6)")
     args = parser.parse_args()
 
-    # Under /tmp: every parent is traversable by the unprivileged user that runs postgres when we are root.
-    embedded = Embedded(Path(tempfile.mkdtemp(prefix="saas-faults-", dir="/tmp")))
+    # As root, the package runs postgres as an unprivileged user, who must be able to reach the
+    # directory: /tmp is traversable by all, while $TMPDIR may not be.
+    parent = "/tmp" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    embedded = Embedded(Path(tempfile.mkdtemp(prefix="saas-faults-", dir=parent)))
     proc = None
     outages: list[Outage] = []
     recovery_times: list[float] = []
