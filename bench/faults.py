@@ -224,6 +224,16 @@ def judge(load: Load, outages: list[Outage]) -> dict[str, object]:
         "requests_while_stopping_or_starting": len(overlapping),
         "requests_while_up": len(normal),
         "max_outage_latency_ms": round(max((r.ended - r.started for r in during), default=0) * 1000, 1),
+        # Tenant creations the outage refused or cut short: each must have left nothing behind.
+        "tenant_creations_cut_short": sum(
+            1
+            for r in load.records
+            for o in outages
+            if r.operation == "POST /admin/tenants" and r.status == 503 and r.started < o.stop_requested < r.ended
+        ),
+        "tenant_creations_refused": sum(
+            1 for r in load.records if r.operation == "POST /admin/tenants" and r.status == 503
+        ),
         "problems": problems,
     }
 
@@ -344,6 +354,10 @@ def main() -> int:
             f"{result['writes_acknowledged']} ({len(load.users)} users, {len(load.tenants)} tenants)",
         ),
         ("lost writes", len(lost)),
+        (
+            "tenant creations refused (503)",
+            f"{result['tenant_creations_refused']} ({result['tenant_creations_cut_short']} in flight at the stop)",
+        ),
         ("half-made tenants", len(half_made)),
         ("problems", len(verdict["problems"])),
         ("total time", f"{result['seconds']} s"),
