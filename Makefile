@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test lint format db-stop clean
+.PHONY: install run test lint format db-stop clean load faults
 
 install: $(VENV)/.installed
 
@@ -43,3 +43,13 @@ db-stop: install
 
 clean: db-stop
 	rm -rf .pgdata $(VENV)
+
+# Load test: 60 s at 64 connections on a scratch database (LOAD_SECONDS=, LOAD_CONNECTIONS= to change).
+LOAD_SECONDS ?= 60
+LOAD_CONNECTIONS ?= 64
+load: install
+	$(BIN)/python bench/load.py --seconds $(LOAD_SECONDS) --connections $(LOAD_CONNECTIONS)
+
+# Stop and restart an embedded PostgreSQL under load: 503s while down, recovery, no lost write.
+faults: install
+	$(BIN)/python bench/faults.py

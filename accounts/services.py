@@ -109,14 +109,18 @@ def create_user(
     return user
 
 
-def _lock_admins() -> list[TenantUser]:
-    """Lock the admin rows, in id order, before the target row: two simultaneous demotions
-    (each of the other admin) then queue here instead of deadlocking on each other's row."""
-    return list(TenantUser.objects.select_for_update().filter(role=Role.ADMIN, is_active=True).order_by("pk"))
+def _lock_admins() -> None:
+    """Lock the admin rows first, in id order, before the user's own row.
+
+    Two demotions that each locked their own row first then waited for the other's
+    deadlocked (PostgreSQL aborted one of them); taken in one order, they queue.
+    """
+    list(TenantUser.objects.select_for_update().filter(role=Role.ADMIN, is_active=True).order_by("pk"))
 
 
-def _admins_left_after(user: TenantUser, admins: list[TenantUser]) -> int:
-    """How many admins remain if ``user`` stops being one."""
+def _admins_left_after(user: TenantUser) -> int:
+    """How many admins remain if ``user`` stops being one; locks the admin rows meanwhile."""
+    admins = list(TenantUser.objects.select_for_update().filter(role=Role.ADMIN, is_active=True))
     return len([admin for admin in admins if admin.pk != user.pk])
 
 
@@ -124,11 +128,12 @@ def update_user(user_id: int, changes: dict, actor: Actor = SYSTEM) -> TenantUse
     """Change a user's name, role, email or password. A tenant keeps at least one admin."""
     changes = dict(changes)
     with transaction.atomic():
-        admins = _lock_admins() if changes.get("role") == Role.MEMBER else []
+        if changes.get("role") == Role.MEMBER:
+            _lock_admins()
         user = TenantUser.objects.select_for_update().filter(pk=user_id).first()
         if user is None:
             raise UserNotFound("User not found")
-        if changes.get("role") == Role.MEMBER and user.role == Role.ADMIN and _admins_left_after(user, admins) == 0:
+        if changes.get("role") == Role.MEMBER and user.role == Role.ADMIN and _admins_left_after(user) == 0:
             raise LastAdmin("A tenant must keep at least one admin", field="role")
         before = user_json(user)
         password = changes.pop("password", None)
@@ -147,11 +152,11 @@ def update_user(user_id: int, changes: dict, actor: Actor = SYSTEM) -> TenantUse
 
 def delete_user(user_id: int, actor: Actor = SYSTEM) -> None:
     with transaction.atomic():
-        admins = _lock_admins()
+        _lock_admins()
         user = TenantUser.objects.select_for_update().filter(pk=user_id).first()
         if user is None:
             raise UserNotFound("User not found")
-        if user.role == Role.ADMIN and _admins_left_after(user, admins) == 0:
+        if user.role == Role.ADMIN and _admins_left_after(user) == 0:
             raise LastAdmin("A tenant must keep at least one admin")
         audit.record("user.delete", actor, f"user:{user.pk}", user_json(user), None)
         user.delete()
