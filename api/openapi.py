@@ -213,6 +213,7 @@ ERROR_WHY = {
     413: "Request body over the size limit.",
     415: "Body not application/json.",
     429: "Too many requests: the tenant's plan rate limit, or the login throttle (see Retry-After).",
+    503: "The database is out of reach for the moment (see Retry-After).",
 }
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
@@ -241,7 +242,7 @@ class ProjectAutoSchema(AutoSchema):
         return parameters
 
     def _error_codes(self) -> set[int]:
-        codes: set[int] = set()
+        codes: set[int] = {503}
         allows_anyone = any(isinstance(permission, AllowAny) for permission in self.view.get_permissions())
         if not allows_anyone:
             codes |= {401, 403}

@@ -78,7 +78,7 @@ def test_security_schemes_per_side(schema):
 def test_error_responses_and_bodies(schema):
     error_ref = {"$ref": "#/components/schemas/Error"}
     create = schema["paths"]["/api/users"]["post"]
-    assert {"201", "400", "401", "403", "404", "409", "413", "415", "429"} <= set(create["responses"])
+    assert {"201", "400", "401", "403", "404", "409", "413", "415", "429", "503"} <= set(create["responses"])
     assert create["responses"]["403"]["content"]["application/json"]["schema"] == error_ref
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/UserCreateRequest"
