@@ -257,6 +257,8 @@ class ProjectAutoSchema(AutoSchema):
                 codes |= {400, 415}
         if "{" in self.path:
             codes.add(404)
+        if any(parameter in PAGINATION for parameter in self.get_override_parameters()):
+            codes.add(400)  # a limit or offset out of range
         return codes
 
     def _get_response_bodies(self, direction: str = "response") -> dict:
