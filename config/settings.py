@@ -184,3 +184,7 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+# --- Fast tenancy (issue 5) ---------------------------------------------------
+# django-tenants' backend, sending `SET search_path` only when a connection's path changes.
+DATABASES["default"]["ENGINE"] = "tenants.db"
