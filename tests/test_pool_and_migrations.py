@@ -19,6 +19,11 @@ from tests.catalog import describe, rows_outside_migrations
 from tests.conftest import schema_exists
 
 
+@pytest.fixture(autouse=True)
+def _public(committed_db):
+    connection.set_schema_to_public()  # whatever the previous test's requests left selected
+
+
 def execute(statement: str, params: list | None = None) -> None:
     connection.set_schema_to_public()
     with connection.cursor() as cursor:
