@@ -52,3 +52,23 @@ class AuthToken(HashedToken):
     """An API token of a tenant user; it lives, and is only valid, in its tenant's schema."""
 
     user = models.ForeignKey(TenantUser, on_delete=models.CASCADE, related_name="tokens")
+
+
+class WorkspaceSettings(models.Model):
+    """The settings a tenant edits itself (one row per tenant schema).
+
+    Plan-governed values (user limit, features, rate limit) are not here: they
+    live in the public registry, where only the platform can change them.
+    """
+
+    singleton = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    display_name = models.CharField(max_length=100, blank=True, default="")
+    timezone = models.CharField(max_length=64, default="UTC")
+    theme_color = models.CharField(max_length=7, default="#2563eb")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(singleton=1), name="workspace_settings_singleton")]
+
+    def __str__(self) -> str:
+        return self.display_name or "workspace settings"

@@ -44,6 +44,9 @@ def json_exception_handler(exc: Exception, context: dict) -> Response | None:
         field, message = _first_message(exc.detail)
         summary = f"Invalid {field}: {message}" if field else message
         response.data = error_body(summary, detail=exc.detail)
+    elif isinstance(exc, exceptions.Throttled):
+        # DRF has already set Retry-After from the throttle's wait.
+        response.data = error_body("Rate limit exceeded")
     elif isinstance(exc, exceptions.ParseError):
         response.data = error_body(f"Invalid JSON body: {exc.detail}")
     else:

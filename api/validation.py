@@ -44,6 +44,13 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class CredentialsSerializer(StrictSerializer):
+    """A username and password, exchanged for a token (platform and tenant alike)."""
+
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=1024, trim_whitespace=False)
+
+
 def pagination_params(request, default_limit: int = 100, max_limit: int = 1000) -> tuple[int, int]:
     """``?limit=`` and ``?offset=`` as validated integers (400 on nonsense)."""
     values = {}

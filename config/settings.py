@@ -159,6 +159,19 @@ CORS_ALLOW_HEADERS = [
 ]
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+# Cache keys carry the schema name (django-tenants' key function), so tenants never share an entry.
+CACHES = {
+    "default": {
+        "BACKEND": (
+            "django.core.cache.backends.redis.RedisCache"
+            if REDIS_URL
+            else "django.core.cache.backends.locmem.LocMemCache"
+        ),
+        "LOCATION": REDIS_URL or "default",
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+    }
+}
 
 # --- I18N, static -------------------------------------------------------------
 

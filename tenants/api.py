@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import StaffSessionAuthentication, StaffTokenAuthentication
+from accounts.models import USERNAME_VALIDATOR
+from accounts.services import AccountError
 from api.errors import error_response
-from api.validation import StrictCharField, StrictSerializer, pagination_params
+from api.validation import (
+    CredentialsSerializer,
+    StrictCharField,
+    StrictIntegerField,
+    StrictSerializer,
+    pagination_params,
+)
 from tenants import selectors, services
 from tenants.models import StaffToken, Tenant
 from tenants.permissions import IsPlatformStaff
@@ -22,10 +30,40 @@ class PlatformView(APIView):
     permission_classes = [IsPlatformStaff]
 
 
+class FirstAdminSerializer(StrictSerializer):
+    username = StrictCharField(max_length=150, validators=[USERNAME_VALIDATOR])
+    name = StrictCharField(max_length=200)
+    password = StrictCharField(max_length=1024, trim_whitespace=False, write_only=True)
+    email = serializers.EmailField(required=False, default="", max_length=254)
+
+
 class TenantCreateSerializer(StrictSerializer):
     id = StrictCharField(trim_whitespace=False)
     name = StrictCharField(max_length=200)
     plan = StrictCharField(required=False, max_length=32)
+    admin = FirstAdminSerializer(required=False)
+
+
+class FeatureListField(serializers.ListField):
+    child = StrictCharField(max_length=50)
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(allow_empty=True, max_length=50, **kwargs)
+
+
+class TenantUpdateSerializer(StrictSerializer):
+    """The platform's changes to a tenant; limits given as null follow the plan again."""
+
+    name = StrictCharField(required=False, max_length=200)
+    plan = StrictCharField(required=False, max_length=32)
+    max_users = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=1_000_000)
+    features = FeatureListField(required=False, allow_null=True)
+    rate_limit_per_minute = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=10_000_000)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Nothing to change.")
+        return attrs
 
 
 class TenantCollectionView(PlatformView):
@@ -42,10 +80,12 @@ class TenantCollectionView(PlatformView):
         data = serializer.validated_data
         try:
             tenant = services.provision_tenant(
-                tenant_id=data["id"], name=data["name"], plan=data.get("plan", "starter")
+                tenant_id=data["id"], name=data["name"], plan=data.get("plan", "starter"), admin=data.get("admin")
             )
         except DjangoValidationError as exc:
             return error_response(exc.messages[0], status.HTTP_400_BAD_REQUEST, detail={"id": exc.messages})
+        except AccountError as exc:
+            return error_response(f"Invalid admin: {exc}", exc.status, detail={"admin": {exc.field: [str(exc)]}})
         except services.UnknownPlan as exc:
             return error_response(str(exc), status.HTTP_400_BAD_REQUEST, detail={"plan": [str(exc)]})
         except services.TenantAlreadyExists as exc:
@@ -58,6 +98,17 @@ class TenantDetailView(PlatformView):
         tenant = selectors.get_tenant(tenant_id)
         if tenant is None:
             return error_response("Tenant not found", status.HTTP_404_NOT_FOUND)
+        return Response(selectors.tenant_detail(tenant))
+
+    def patch(self, request, tenant_id: str):
+        serializer = TenantUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            tenant = services.update_tenant(tenant_id, serializer.validated_data)
+        except services.TenantNotFound as exc:
+            return error_response(str(exc), status.HTTP_404_NOT_FOUND)
+        except services.UnknownPlan as exc:
+            return error_response(str(exc), status.HTTP_400_BAD_REQUEST, detail={"plan": [str(exc)]})
         return Response(selectors.tenant_detail(tenant))
 
 
@@ -77,11 +128,6 @@ class TenantActivateView(PlatformView):
         except services.TenantNotFound as exc:
             return error_response(str(exc), status.HTTP_404_NOT_FOUND)
         return Response({"activated": True, "tenant": tenant.id})
-
-
-class CredentialsSerializer(StrictSerializer):
-    username = StrictCharField(max_length=150)
-    password = StrictCharField(max_length=1024, trim_whitespace=False)
 
 
 class StaffTokenView(APIView):

@@ -66,3 +66,17 @@ class StaffToken(HashedToken):
     """An API token of a platform staff member (public schema)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_tokens")
+
+
+class RateLimitCounter(models.Model):
+    """Requests of one tenant in one fixed window; used when no REDIS_URL is set."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    window_start = models.BigIntegerField(help_text="Unix time of the window's first second")
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "window_start"], name="one_counter_per_window")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}@{self.window_start}: {self.hits}"

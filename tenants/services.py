@@ -11,7 +11,9 @@ import datetime
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.utils import ProgrammingError
+from django_tenants.utils import schema_context
 
+from accounts.services import create_user
 from tenants import plans
 from tenants.ids import validate_tenant_id
 from tenants.models import Domain, Plan, Tenant
@@ -53,14 +55,20 @@ def provision_tenant(
     name: str,
     plan: str = plans.DEFAULT_PLAN,
     created_at: datetime.datetime | None = None,
+    admin: dict | None = None,
 ) -> Tenant:
     """Register a tenant, create its schema and its primary domain, as one unit.
+
+    ``admin`` (username, name, password, optional email) creates the tenant's
+    first admin inside the new schema, in the same unit.
 
     PostgreSQL's DDL is transactional, so a failure at any step rolls back the
     row, the domain and the schema together. Two simultaneous creates of the same
     id meet at the primary key: the second waits for the first and then fails.
     """
     validate_tenant_id(tenant_id)
+    # The registry lives in the public schema; a caller may have left the connection on a tenant's.
+    connection.set_schema_to_public()
     with transaction.atomic():
         plan_row = Plan.objects.filter(pk=plan).first()
         if plan_row is None:
@@ -79,6 +87,9 @@ def provision_tenant(
         try:
             with transaction.atomic():
                 create_tenant_schema(tenant)
+            if admin is not None:
+                with schema_context(tenant.schema_name):
+                    create_user(tenant, role="admin", **admin)
         except ProgrammingError as exc:
             # A schema of that name exists without a registry row (made by hand).
             if getattr(exc.__cause__, "sqlstate", None) == "42P06":
@@ -86,6 +97,34 @@ def provision_tenant(
             raise
         finally:
             connection.set_schema_to_public()
+    return tenant
+
+
+# Fields of PATCH /admin/tenants/{id}; the limits are overrides of the plan, null resets to it.
+TENANT_OVERRIDES = {
+    "max_users": "max_users_override",
+    "features": "features_override",
+    "rate_limit_per_minute": "rate_limit_override",
+}
+
+
+def update_tenant(tenant_id: str, changes: dict) -> Tenant:
+    """Change a tenant's name, plan or plan overrides (platform only)."""
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().select_related("plan").filter(pk=tenant_id).first()
+        if tenant is None:
+            raise TenantNotFound()
+        if "plan" in changes:
+            plan_row = Plan.objects.filter(pk=changes["plan"]).first()
+            if plan_row is None:
+                raise UnknownPlan(changes["plan"])
+            tenant.plan = plan_row
+        if "name" in changes:
+            tenant.name = changes["name"]
+        for key, field in TENANT_OVERRIDES.items():
+            if key in changes:
+                setattr(tenant, field, changes[key])
+        tenant.save()
     return tenant
 
 

@@ -9,6 +9,7 @@ several connections) use ``committed_db`` and clean up after themselves.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -35,14 +36,22 @@ class DemoKeys:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker) -> None:
+def django_db_setup(request, django_test_environment, django_db_blocker) -> Iterator[None]:
+    """Create the test database whatever the tests' marks (committed tests carry none), then seed it."""
     from django.conf import settings
+    from django.test.utils import setup_databases, teardown_databases
 
     # Real hashing costs 0.3 s per password; the tests check behaviour, not the hasher.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     get_hashers.cache_clear()
     with django_db_blocker.unblock():
-        call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+        db_config = setup_databases(verbosity=request.config.option.verbose, interactive=False, aliases={"default"})
+        assert connection.settings_dict["NAME"].startswith("test_")
+        call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    yield
+    with django_db_blocker.unblock():
+        connections.close_all()
+        teardown_databases(db_config, verbosity=request.config.option.verbose)
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +142,7 @@ def drop_tenant(tenant_id: str) -> None:
 def committed_db(django_db_setup, django_db_blocker, keys, registry_listener) -> Iterator[list[str]]:
     """Real commits, visible to other connections. Yields a list: tenant ids put in it are dropped afterwards."""
     created: list[str] = []
+    assert connection.settings_dict["NAME"].startswith("test_"), "refusing to commit outside the test database"
     with django_db_blocker.unblock():
         try:
             yield created
