@@ -3,7 +3,7 @@
 Resolving a tenant on every request cost a round trip to the registry. Here each worker
 process keeps the tenants and host names it has seen in memory, and one daemon thread per
 process listens on the channel that triggers on ``tenants_tenant``, ``tenants_domain`` and
-``tenants_plan`` notify (migration 0003). PostgreSQL delivers a notification when the
+``tenants_plan`` notify (migration 0004). PostgreSQL delivers a notification when the
 writing transaction commits, whichever process or tool wrote it (the API, the admin, a
 ``psql`` session), so suspension, reactivation and plan changes reach every worker within
 milliseconds.

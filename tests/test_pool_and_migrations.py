@@ -116,7 +116,13 @@ def test_parallel_creates_take_distinct_pool_schemas(committed_db):
 
 def unapply_accounts(schema: str) -> None:
     """Put a schema back to before the accounts app: its tables gone, its migrations unrecorded."""
-    execute(f'DROP TABLE "{schema}".accounts_authtoken, "{schema}".accounts_tenantuser')
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE 'accounts\\_%%'", [schema]
+        )
+        tables = ", ".join(f'"{schema}"."{row[0]}"' for row in cursor.fetchall())
+    assert tables
+    execute(f"DROP TABLE {tables} CASCADE")
     execute(f"DELETE FROM \"{schema}\".django_migrations WHERE app = 'accounts'")
 
 

@@ -27,7 +27,7 @@ def create_trigger(table: str) -> str:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tenants", "0002_builtin_plans")]
+    dependencies = [("tenants", "0003_rate_limit_counter")]
 
     operations = [
         migrations.RunSQL(CREATE_FUNCTION, "DROP FUNCTION IF EXISTS tenants_registry_notify();"),
