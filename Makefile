@@ -40,3 +40,11 @@ db-stop: install
 
 clean: db-stop
 	rm -rf .pgdata $(VENV)
+
+# Tenancy benchmark (issue 5): `make bench` or `make bench TENANTS=1000`; needs wrk (apt-get install wrk).
+# Works in its own database, bench_tenancy (DATABASE_URL's server, else the embedded one).
+TENANTS ?= 200
+.PHONY: bench
+bench: install
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: sudo apt-get install wrk"; exit 2; }
+	TENANTS=$(TENANTS) $(BIN)/python bench/run.py --tenants $(TENANTS)
