@@ -1,5 +1,6 @@
 -- GET /api/users, rotating over the (tenant, token) pairs of a file.
--- Arguments: <pairs file> <"header" | "host">: how the tenant is named (X-Tenant-ID or Host).
+-- Arguments: <pairs file> <"header" | "host">: how the tenant is named (X-Tenant-ID or Host),
+-- [start]: index of the first pair, so that successive runs carry on through the list.
 local pairs_list = {}
 local next_index = 0
 local by_host = false
@@ -10,6 +11,7 @@ function init(args)
     local tenant, token = line:match("(%S+)%s+(%S+)")
     table.insert(pairs_list, { tenant, token })
   end
+  next_index = (tonumber(args[3]) or 0) % #pairs_list
 end
 
 function request()

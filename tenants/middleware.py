@@ -15,6 +15,7 @@ from tenants.cache import tenant_by_host, tenant_by_id
 request_log = logging.getLogger("saas.request")
 
 TENANT_HEADER = "X-Tenant-ID"
+TENANT_HEADER_META = "HTTP_X_TENANT_ID"
 # Platform routes: never tenant-scoped, and absent on tenant hosts.
 PLATFORM_PREFIXES = ("/admin", "/django-admin")
 # Public pages under /api/ that describe the API rather than serve a tenant.
@@ -91,7 +92,8 @@ class TenantResolutionMiddleware:
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
             return self.get_response(request)
 
-        header = (request.headers.get(TENANT_HEADER) or "").strip()
+        # META rather than request.headers, which builds a dict of every header per request.
+        header = (request.META.get(TENANT_HEADER_META) or "").strip()
         if host_tenant is not None:
             if header and header != host_tenant.id:
                 return json_error(f"{TENANT_HEADER} header does not match the tenant of this host", 400)
