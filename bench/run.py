@@ -126,6 +126,9 @@ class Server:
     def __init__(self, name: str, settings_module: str, env: dict[str, str]) -> None:
         self.name = name
         self.port = free_port()
+        # Tagged connections, so that the database's CPU spent for this server can be read too.
+        separator = "&" if "?" in env["DATABASE_URL"] else "?"
+        env = {**env, "DATABASE_URL": f"{env['DATABASE_URL']}{separator}application_name=bench-{name}"}
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -164,12 +167,36 @@ class Server:
                 rss.append(int(fields["VmRSS"].split()[0]) / 1024)
         return max(rss) if rss else 0.0
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the workers and of their PostgreSQL backends so far."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [f"bench-{self.name}"])
+            pids = [row[0] for row in cursor.fetchall()]
+        pids += [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat") if _ppid(p) == self.process.pid]
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # a backend of another host, or gone: not counted
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def _ppid(stat: Path) -> int:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 def write_pairs(path: Path, tokens: dict[str, str]) -> Path:
@@ -407,10 +434,19 @@ def main() -> int:
         # The figures that are compared with each other are measured in alternation, slice by
         # slice, so that a burst of load from elsewhere on the machine hits every set-up alike.
         ten = write_pairs(work / "ten.txt", {tid: tokens[tid] for tid in list(tokens)[:10]})
+        cpu = {name: [0.0, 0] for name in servers}  # CPU seconds, requests
+
+        def throughput(name: str) -> float:
+            before = servers[name].cpu_seconds()
+            run = wrk(servers[name], one, by[name], args.seconds, 4)
+            cpu[name][0] += servers[name].cpu_seconds() - before
+            cpu[name][1] += run["requests"]
+            return run["rps"]
+
         slices = {
-            "tenant": lambda: wrk(servers["tenant"], one, "header", args.seconds, 4)["rps"],
-            "baseline": lambda: wrk(servers["baseline"], one, "header", args.seconds, 4)["rps"],
-            "stock": lambda: wrk(servers["stock"], one, "host", args.seconds, 4)["rps"],
+            "tenant": lambda: throughput("tenant"),
+            "baseline": lambda: throughput("baseline"),
+            "stock": lambda: throughput("stock"),
             "p50_10": lambda: wrk(servers["tenant"], ten, "header", args.seconds, 2)["p50_ms"],
             "p50_n": lambda: wrk(servers["tenant"], everyone, "header", args.seconds, 2)["p50_ms"],
         }
@@ -429,6 +465,16 @@ def main() -> int:
         result["p50_ms_n"] = round(min(measured["p50_n"]), 3)
         result["p50_ms_10_median"] = round(statistics.median(measured["p50_10"]), 3)
         result["p50_ms_n_median"] = round(statistics.median(measured["p50_n"]), 3)
+        # CPU per request (app workers and their database backends): what load from elsewhere
+        # disturbs least, since time spent waiting for a core is not counted.
+        for name, (seconds_used, requests) in cpu.items():
+            result[f"cpu_ms_per_request_{name}"] = round(1000 * seconds_used / max(1, requests), 3)
+        result["overhead_ratio_cpu"] = round(
+            result["cpu_ms_per_request_baseline"] / result["cpu_ms_per_request_tenant"], 3
+        )
+        result["speedup_vs_stock_cpu"] = round(
+            result["cpu_ms_per_request_stock"] / result["cpu_ms_per_request_tenant"], 3
+        )
         paired = [t / b for t, b in zip(measured["tenant"], measured["baseline"], strict=True)]
         result["overhead_ratio_paired_median"] = round(statistics.median(paired), 3)
         result["rounds"] = {name: [round(v, 3) for v in values] for name, values in measured.items()}
@@ -463,6 +509,11 @@ def main() -> int:
         ("rps_stock (django-tenants middleware)", result["rps_stock"], ""),
         ("overhead_ratio", result["overhead_ratio"], verdict("overhead_ratio", result["overhead_ratio"])),
         ("speedup_vs_stock", result["speedup_vs_stock"], verdict("speedup_vs_stock", result["speedup_vs_stock"])),
+        ("cpu ms/request: tenant", result["cpu_ms_per_request_tenant"], ""),
+        ("cpu ms/request: baseline", result["cpu_ms_per_request_baseline"], ""),
+        ("cpu ms/request: stock", result["cpu_ms_per_request_stock"], ""),
+        ("overhead_ratio_cpu (baseline/tenant cpu)", result["overhead_ratio_cpu"], ""),
+        ("speedup_vs_stock_cpu (stock/tenant cpu)", result["speedup_vs_stock_cpu"], ""),
         ("p50_ms_10", result["p50_ms_10"], ""),
         ("p50_ms_n", result["p50_ms_n"], ""),
         ("p50_ms_n / p50_ms_10", result["p50_ratio_n_10"], verdict("p50_ratio_n_10", result["p50_ratio_n_10"])),
