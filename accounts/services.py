@@ -14,7 +14,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from accounts import audit
+from accounts.audit import SYSTEM, Actor
 from accounts.models import AuthToken, Role, TenantUser, WorkspaceSettings
+from accounts.selectors import editable_settings, user_json
 from tenants import plans
 from tenants.models import Tenant
 
@@ -82,6 +85,7 @@ def create_user(
     username: str | None = None,
     email: str = "",
     password: str | None = None,
+    actor: Actor = SYSTEM,
 ) -> TenantUser:
     """Add a user to ``tenant``, within its plan's user limit, safely under concurrency."""
     if password is not None:
@@ -101,6 +105,7 @@ def create_user(
                 user.save(force_insert=True)
         except IntegrityError as exc:
             raise UsernameTaken(f"Username '{user.username}' is taken", field="username") from exc
+        audit.record("user.create", actor, f"user:{user.pk}", None, user_json(user))
     return user
 
 
@@ -110,14 +115,16 @@ def _admins_left_after(user: TenantUser) -> int:
     return len([admin for admin in admins if admin.pk != user.pk])
 
 
-def update_user(user_id: int, **changes: object) -> TenantUser:
+def update_user(user_id: int, changes: dict, actor: Actor = SYSTEM) -> TenantUser:
     """Change a user's name, role, email or password. A tenant keeps at least one admin."""
+    changes = dict(changes)
     with transaction.atomic():
         user = TenantUser.objects.select_for_update().filter(pk=user_id).first()
         if user is None:
             raise UserNotFound("User not found")
         if changes.get("role") == Role.MEMBER and user.role == Role.ADMIN and _admins_left_after(user) == 0:
             raise LastAdmin("A tenant must keep at least one admin", field="role")
+        before = user_json(user)
         password = changes.pop("password", None)
         for field, value in changes.items():
             setattr(user, field, value)
@@ -127,32 +134,26 @@ def update_user(user_id: int, **changes: object) -> TenantUser:
             # A new password ends the old credentials.
             AuthToken.objects.filter(user=user).delete()
         user.save()
+        after = {**user_json(user), **({"password_changed": True} if password is not None else {})}
+        audit.record("user.update", actor, f"user:{user.pk}", before, after)
     return user
 
 
-def delete_user(user_id: int) -> None:
+def delete_user(user_id: int, actor: Actor = SYSTEM) -> None:
     with transaction.atomic():
         user = TenantUser.objects.select_for_update().filter(pk=user_id).first()
         if user is None:
             raise UserNotFound("User not found")
         if user.role == Role.ADMIN and _admins_left_after(user) == 0:
             raise LastAdmin("A tenant must keep at least one admin")
+        audit.record("user.delete", actor, f"user:{user.pk}", user_json(user), None)
         user.delete()
-
-
-def issue_token(user: TenantUser, name: str = "api") -> str:
-    _, raw_key = AuthToken.issue(user=user, name=name)
-    return raw_key
 
 
 # --- Workspace settings -------------------------------------------------------------------
 
 EDITABLE_SETTINGS = ("display_name", "timezone", "theme_color")
 PLAN_GOVERNED_SETTINGS = ("max_users", "features", "rate_limit_per_minute")
-
-
-def get_workspace_settings() -> WorkspaceSettings:
-    return WorkspaceSettings.objects.filter(pk=1).first() or WorkspaceSettings()
 
 
 def validate_timezone(value: str) -> None:
@@ -162,7 +163,7 @@ def validate_timezone(value: str) -> None:
         )
 
 
-def update_workspace_settings(changes: dict) -> WorkspaceSettings:
+def update_workspace_settings(changes: dict, actor: Actor = SYSTEM) -> WorkspaceSettings:
     """Apply tenant-editable settings; plan-governed keys are refused (only the platform changes them)."""
     governed = sorted(set(changes) & set(PLAN_GOVERNED_SETTINGS))
     if governed:
@@ -173,21 +174,9 @@ def update_workspace_settings(changes: dict) -> WorkspaceSettings:
         validate_timezone(changes["timezone"])
     with transaction.atomic():
         current, _ = WorkspaceSettings.objects.select_for_update().get_or_create(pk=1)
+        before = editable_settings(current)
         for field, value in changes.items():
             setattr(current, field, value)
         current.save()
+        audit.record("settings.update", actor, "settings", before, editable_settings(current))
     return current
-
-
-def settings_document(tenant: Tenant, workspace: WorkspaceSettings | None = None) -> dict:
-    """All settings of a tenant as the API shows them: plan-governed and tenant-editable."""
-    workspace = workspace or get_workspace_settings()
-    limits = plans.limits_for(tenant)
-    return {
-        "max_users": limits.max_users,
-        "features": list(limits.features),
-        "rate_limit_per_minute": limits.rate_limit_per_minute,
-        "display_name": workspace.display_name or tenant.name,
-        "timezone": workspace.timezone,
-        "theme_color": workspace.theme_color,
-    }

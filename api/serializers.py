@@ -6,22 +6,10 @@ import re
 
 from rest_framework import serializers
 
-from accounts.models import USERNAME_VALIDATOR, Role, TenantUser
+from accounts.models import USERNAME_VALIDATOR, Role
 from api.validation import StrictCharField, StrictSerializer
 
 HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}\Z")
-
-
-def user_json(user: TenantUser) -> dict:
-    """The seed's shape (string ids), plus the fields a real client needs."""
-    return {
-        "id": str(user.pk),
-        "name": user.name,
-        "role": user.role,
-        "username": user.username,
-        "email": user.email,
-        "created_at": int(user.created_at.timestamp()),
-    }
 
 
 class RoleField(serializers.ChoiceField):

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from django.db.models import Count
 from django.db.models.functions import TruncDate
-from rest_framework import exceptions, status
-from rest_framework.permissions import AllowAny
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from accounts.audit import Actor
 from accounts.authentication import TenantSessionAuthentication, TenantTokenAuthentication
-from accounts.models import TenantUser
+from accounts.models import AuthToken, TenantUser
+from accounts.selectors import events_page, settings_document, user_json
+from accounts.token_views import TokenExchangeView
 from api.errors import error_response
 from api.permissions import IsTenantUser, ReadOrTenantAdmin, RequiresFeature, TenantAdminOnly, TenantRateThrottle
-from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer, user_json
-from api.validation import CredentialsSerializer, pagination_params
-from tenants import selectors
+from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
+from api.validation import pagination_params
+from tenants.selectors import tenant_profile
 
 
 class TenantView(APIView):
@@ -41,20 +42,18 @@ def _user_or_404(user_id: str) -> TenantUser:
 
 class TenantProfileView(TenantView):
     def get(self, request):
-        return Response(
-            {**selectors.tenant_profile(request.tenant), "settings": services.settings_document(request.tenant)}
-        )
+        return Response({**tenant_profile(request.tenant), "settings": settings_document(request.tenant)})
 
 
 class SettingsView(TenantView):
     def get(self, request):
-        return Response({"tenant": request.tenant.id, "settings": services.settings_document(request.tenant)})
+        return Response({"tenant": request.tenant.id, "settings": settings_document(request.tenant)})
 
     def put(self, request):
         serializer = SettingsUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        workspace = services.update_workspace_settings(serializer.validated_data)
-        return Response({"updated": True, "settings": services.settings_document(request.tenant, workspace)})
+        workspace = services.update_workspace_settings(serializer.validated_data, actor=Actor.of(request.user))
+        return Response({"updated": True, "settings": settings_document(request.tenant, workspace)})
 
 
 class UserCollectionView(TenantView):
@@ -68,7 +67,7 @@ class UserCollectionView(TenantView):
     def post(self, request):
         serializer = UserCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.create_user(request.tenant, **serializer.validated_data)
+        user = services.create_user(request.tenant, actor=Actor.of(request.user), **serializer.validated_data)
         return Response(user_json(user), status=status.HTTP_201_CREATED)
 
 
@@ -80,33 +79,23 @@ class UserDetailView(TenantView):
         user = _user_or_404(user_id)
         serializer = UserUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(user_json(services.update_user(user.pk, **serializer.validated_data)))
+        updated = services.update_user(user.pk, serializer.validated_data, actor=Actor.of(request.user))
+        return Response(user_json(updated))
 
     def delete(self, request, user_id: str):
-        services.delete_user(_user_or_404(user_id).pk)
+        services.delete_user(_user_or_404(user_id).pk, actor=Actor.of(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TokenView(TenantView):
-    """POST: a tenant user's username and password for a token. DELETE: revoke the token in use."""
+class TokenView(TokenExchangeView):
+    """Tokens of this tenant's users; they live in its schema and are valid nowhere else."""
 
     authentication_classes = [TenantTokenAuthentication]
-    throttle_classes = []
+    token_model = AuthToken
+    holder_permission = IsTenantUser
 
-    def get_permissions(self):
-        return [AllowAny()] if self.request.method == "POST" else [IsTenantUser()]
-
-    def post(self, request):
-        serializer = CredentialsSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = authenticate(request._request, **serializer.validated_data)
-        if not isinstance(user, TenantUser):
-            raise exceptions.AuthenticationFailed("Invalid username or password")
-        return Response({"token": services.issue_token(user)})
-
-    def delete(self, request):
-        request.auth.delete()
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def can_hold_token(self, user: object) -> bool:
+        return isinstance(user, TenantUser)
 
 
 class ExportView(TenantView):
@@ -118,8 +107,8 @@ class ExportView(TenantView):
     def get(self, request):
         return Response(
             {
-                **selectors.tenant_profile(request.tenant),
-                "settings": services.settings_document(request.tenant),
+                **tenant_profile(request.tenant),
+                "settings": settings_document(request.tenant),
                 "users": [user_json(user) for user in TenantUser.objects.order_by("id")],
             }
         )
@@ -147,3 +136,14 @@ class AnalyticsView(TenantView):
                 "total_users": sum(by_role.values()),
             }
         )
+
+
+class EventsView(TenantView):
+    """The tenant's audit trail, newest first (tenant admins)."""
+
+    permission_classes = [TenantAdminOnly]
+
+    def get(self, request):
+        limit, offset = pagination_params(request)
+        events, total = events_page(limit, offset)
+        return Response({"tenant": request.tenant.id, "events": events, "count": total})

@@ -1,8 +1,9 @@
 """Settings, read from the environment with safe defaults.
 
-Variables: DATABASE_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS,
-TENANT_BASE_DOMAIN, PUBLIC_HOSTS, CORS_ALLOWED_ORIGINS, PORT (used by the Makefile),
-LOG_LEVEL, MAX_REQUEST_BODY_BYTES, CONN_MAX_AGE.
+Variables: DATABASE_URL, REDIS_URL, SECRET_KEY, DEBUG, PRODUCTION, ALLOWED_HOSTS,
+TENANT_BASE_DOMAIN, PUBLIC_HOSTS, CORS_ALLOWED_ORIGINS, CSRF_TRUSTED_ORIGINS, TRUSTED_PROXIES,
+SECURE_SSL_REDIRECT, SECURE_COOKIES, HSTS_SECONDS, HSTS_INCLUDE_SUBDOMAINS, HSTS_PRELOAD,
+LOGIN_RATE, LOG_LEVEL, MAX_REQUEST_BODY_BYTES, CONN_MAX_AGE, PORT (used by the Makefile).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", False)
+# PRODUCTION=1 selects the hardened path: no debug, a real secret, HTTPS-only cookies, HSTS.
+PRODUCTION = env_bool("PRODUCTION", False)
+DEBUG = False if PRODUCTION else env_bool("DEBUG", False)
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
 SECRET_KEY = os.environ.get("SECRET_KEY") or _DEV_SECRET
-if SECRET_KEY == _DEV_SECRET and env_bool("PRODUCTION", False):
-    raise ImproperlyConfigured("SECRET_KEY must be set when PRODUCTION is on")
+if PRODUCTION and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    raise ImproperlyConfigured("PRODUCTION needs SECRET_KEY: a random string of 50 characters or more")
 
 TENANT_BASE_DOMAIN = os.environ.get("TENANT_BASE_DOMAIN", "localhost").strip().lower()
 # Hosts that serve the platform (public schema); X-Tenant-ID selects a tenant there.
@@ -68,6 +71,7 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
+    "tenants.middleware.TrustedProxyMiddleware",
     "tenants.middleware.RequestLogMiddleware",
     "tenants.middleware.BodySizeLimitMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -144,6 +148,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "api.errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Client addresses come from REMOTE_ADDR, which TrustedProxyMiddleware sets from trusted proxies only.
+    "NUM_PROXIES": 0,
+    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_RATE", "10/min")},
 }
 MAX_REQUEST_BODY_BYTES = int(os.environ.get("MAX_REQUEST_BODY_BYTES", str(256 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
@@ -172,6 +179,28 @@ CACHES = {
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
     }
 }
+
+# --- Security -------------------------------------------------------------------
+
+# X-Forwarded-For/-Proto/-Host are honoured only from these addresses or networks
+# (comma-separated, e.g. "10.0.0.0/8,127.0.0.1"); from anyone else they are dropped.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = bool(TRUSTED_PROXIES)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", PRODUCTION)
+SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(31_536_000 if PRODUCTION else 0)))
+# Tenants live on subdomains, so HSTS covers them too.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", PRODUCTION)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 # --- I18N, static -------------------------------------------------------------
 

@@ -10,12 +10,23 @@ from tenants import api, views
 handler404 = "api.errors.not_found"
 handler500 = "api.errors.server_error"
 
+TENANT = r"admin/tenants/(?P<tenant_id>[^/]+)"
+
 urlpatterns = [
     route(r"admin/auth/token", api.StaffTokenView.as_view(), name="platform-token"),
     route(r"admin/tenants", api.TenantCollectionView.as_view(), name="platform-tenants"),
-    route(r"admin/tenants/(?P<tenant_id>[^/]+)", api.TenantDetailView.as_view(), name="platform-tenant"),
-    route(r"admin/tenants/(?P<tenant_id>[^/]+)/suspend", api.TenantSuspendView.as_view(), name="platform-suspend"),
-    route(r"admin/tenants/(?P<tenant_id>[^/]+)/activate", api.TenantActivateView.as_view(), name="platform-activate"),
+    route(TENANT, api.TenantDetailView.as_view(), name="platform-tenant"),
+    route(TENANT + "/events", api.TenantEventsView.as_view(), name="platform-events"),
+    route(
+        TENANT + "/suspend",
+        api.TenantStateView.as_view(active=False),
+        name="platform-suspend",
+    ),
+    route(
+        TENANT + "/activate",
+        api.TenantStateView.as_view(active=True),
+        name="platform-activate",
+    ),
     path("django-admin/", admin.site.urls),
     path("", views.public_home, name="public-home"),
 ]

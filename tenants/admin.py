@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from accounts.audit import Actor
 from tenants import selectors, services
 from tenants.models import Domain, Plan, StaffToken, Tenant
 
@@ -65,7 +66,7 @@ class TenantAdmin(admin.ModelAdmin):
     def _set_active(self, request, queryset, active: bool) -> None:
         tenant_ids = list(queryset.values_list("id", flat=True))
         for tenant_id in tenant_ids:
-            services.set_tenant_active(tenant_id, active)
+            services.set_tenant_active(tenant_id, active, actor=Actor.of(request.user))
         verb = "Reactivated" if active else "Suspended"
         self.message_user(request, f"{verb} {len(tenant_ids)} tenant(s): {', '.join(tenant_ids)}", messages.SUCCESS)
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import AllowAny
+from django_tenants.utils import schema_context
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.audit import Actor
 from accounts.authentication import StaffSessionAuthentication, StaffTokenAuthentication
 from accounts.models import USERNAME_VALIDATOR
+from accounts.selectors import events_page
 from accounts.services import AccountError
+from accounts.token_views import TokenExchangeView
 from api.errors import error_response
 from api.validation import (
-    CredentialsSerializer,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
@@ -80,7 +81,11 @@ class TenantCollectionView(PlatformView):
         data = serializer.validated_data
         try:
             tenant = services.provision_tenant(
-                tenant_id=data["id"], name=data["name"], plan=data.get("plan", "starter"), admin=data.get("admin")
+                tenant_id=data["id"],
+                name=data["name"],
+                plan=data.get("plan", "starter"),
+                admin=data.get("admin"),
+                actor=Actor.of(request.user),
             )
         except DjangoValidationError as exc:
             return error_response(exc.messages[0], status.HTTP_400_BAD_REQUEST, detail={"id": exc.messages})
@@ -104,7 +109,7 @@ class TenantDetailView(PlatformView):
         serializer = TenantUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            tenant = services.update_tenant(tenant_id, serializer.validated_data)
+            tenant = services.update_tenant(tenant_id, serializer.validated_data, actor=Actor.of(request.user))
         except services.TenantNotFound as exc:
             return error_response(str(exc), status.HTTP_404_NOT_FOUND)
         except services.UnknownPlan as exc:
@@ -112,41 +117,38 @@ class TenantDetailView(PlatformView):
         return Response(selectors.tenant_detail(tenant))
 
 
-class TenantSuspendView(PlatformView):
+class TenantEventsView(PlatformView):
+    """A tenant's audit trail: platform and tenant admin actions, newest first."""
+
+    def get(self, request, tenant_id: str):
+        tenant = selectors.get_tenant(tenant_id)
+        if tenant is None:
+            return error_response("Tenant not found", status.HTTP_404_NOT_FOUND)
+        limit, offset = pagination_params(request)
+        with schema_context(tenant.schema_name):
+            events, total = events_page(limit, offset)
+        return Response({"tenant": tenant.id, "events": events, "count": total})
+
+
+class TenantStateView(PlatformView):
+    """PUT suspends or reactivates (``active``), answering in the seed's shape."""
+
+    active = False
+
     def put(self, request, tenant_id: str):
         try:
-            tenant = services.suspend_tenant(tenant_id)
+            tenant = services.set_tenant_active(tenant_id, self.active, actor=Actor.of(request.user))
         except services.TenantNotFound as exc:
             return error_response(str(exc), status.HTTP_404_NOT_FOUND)
-        return Response({"suspended": True, "tenant": tenant.id})
+        return Response({"activated" if self.active else "suspended": True, "tenant": tenant.id})
 
 
-class TenantActivateView(PlatformView):
-    def put(self, request, tenant_id: str):
-        try:
-            tenant = services.activate_tenant(tenant_id)
-        except services.TenantNotFound as exc:
-            return error_response(str(exc), status.HTTP_404_NOT_FOUND)
-        return Response({"activated": True, "tenant": tenant.id})
-
-
-class StaffTokenView(APIView):
-    """POST: exchange a staff username and password for a token. DELETE: revoke the token in use."""
+class StaffTokenView(TokenExchangeView):
+    """Tokens of platform staff (public schema)."""
 
     authentication_classes = [StaffTokenAuthentication]
+    token_model = StaffToken
+    holder_permission = IsPlatformStaff
 
-    def get_permissions(self):
-        return [AllowAny()] if self.request.method == "POST" else [IsPlatformStaff()]
-
-    def post(self, request):
-        serializer = CredentialsSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = authenticate(request._request, **serializer.validated_data)
-        if user is None or not user.is_staff:
-            raise exceptions.AuthenticationFailed("Invalid username or password")
-        _, raw_key = StaffToken.issue(user=user, name="api")
-        return Response({"token": raw_key})
-
-    def delete(self, request):
-        request.auth.delete()
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def can_hold_token(self, user: object) -> bool:
+        return getattr(user, "is_staff", False)

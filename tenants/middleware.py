@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 
@@ -114,6 +115,41 @@ class TenantResolutionMiddleware:
         request.tenant = tenant
         connection.set_tenant(tenant)
         request.urlconf = settings.ROOT_URLCONF
+        return self.get_response(request)
+
+
+class TrustedProxyMiddleware:
+    """Honour X-Forwarded-* only when the direct peer is a trusted proxy; drop them otherwise.
+
+    Django would trust X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER) from anyone; here the
+    header survives only if it came through a proxy we run, and the client address
+    (REMOTE_ADDR, used by throttles and logs) becomes the last untrusted hop.
+    """
+
+    FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        self.networks = [ipaddress.ip_network(entry, strict=False) for entry in settings.TRUSTED_PROXIES]
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def __call__(self, request):
+        meta = request.META
+        if not self._trusted(meta.get("REMOTE_ADDR", "")):
+            for header in self.FORWARDED:
+                meta.pop(header, None)
+            return self.get_response(request)
+        hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        while hops and self._trusted(hops[-1]):
+            hops.pop()
+        if hops:
+            meta["REMOTE_ADDR"] = hops[-1]
         return self.get_response(request)
 
 

@@ -13,8 +13,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.utils import ProgrammingError
 from django_tenants.utils import schema_context
 
+from accounts import audit
+from accounts.audit import SYSTEM, Actor
 from accounts.services import create_user
-from tenants import plans
+from tenants import plans, selectors
 from tenants.ids import validate_tenant_id
 from tenants.models import Domain, Plan, Tenant
 
@@ -56,6 +58,7 @@ def provision_tenant(
     plan: str = plans.DEFAULT_PLAN,
     created_at: datetime.datetime | None = None,
     admin: dict | None = None,
+    actor: Actor = SYSTEM,
 ) -> Tenant:
     """Register a tenant, create its schema and its primary domain, as one unit.
 
@@ -87,9 +90,10 @@ def provision_tenant(
         try:
             with transaction.atomic():
                 create_tenant_schema(tenant)
+            audit.record_for_tenant(tenant.id, "tenant.create", actor, None, selectors.tenant_profile(tenant))
             if admin is not None:
                 with schema_context(tenant.schema_name):
-                    create_user(tenant, role="admin", **admin)
+                    create_user(tenant, role="admin", actor=actor, **admin)
         except ProgrammingError as exc:
             # A schema of that name exists without a registry row (made by hand).
             if getattr(exc.__cause__, "sqlstate", None) == "42P06":
@@ -108,12 +112,20 @@ TENANT_OVERRIDES = {
 }
 
 
-def update_tenant(tenant_id: str, changes: dict) -> Tenant:
+def _platform_view(tenant: Tenant) -> dict:
+    """What the audit trail keeps of a tenant: its profile and the platform's overrides."""
+    overrides = {key: getattr(tenant, field) for key, field in TENANT_OVERRIDES.items()}
+    return {**selectors.tenant_profile(tenant), "overrides": overrides}
+
+
+def update_tenant(tenant_id: str, changes: dict, actor: Actor = SYSTEM) -> Tenant:
     """Change a tenant's name, plan or plan overrides (platform only)."""
+    connection.set_schema_to_public()
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().select_related("plan").filter(pk=tenant_id).first()
         if tenant is None:
             raise TenantNotFound()
+        before = _platform_view(tenant)
         if "plan" in changes:
             plan_row = Plan.objects.filter(pk=changes["plan"]).first()
             if plan_row is None:
@@ -125,24 +137,21 @@ def update_tenant(tenant_id: str, changes: dict) -> Tenant:
             if key in changes:
                 setattr(tenant, field, changes[key])
         tenant.save()
+        audit.record_for_tenant(tenant.id, "tenant.update", actor, before, _platform_view(tenant))
     return tenant
 
 
-def set_tenant_active(tenant_id: str, active: bool) -> Tenant:
+def set_tenant_active(tenant_id: str, active: bool, actor: Actor = SYSTEM) -> Tenant:
     """Suspend (``active=False``) or reactivate a tenant."""
+    connection.set_schema_to_public()
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().select_related("plan").filter(pk=tenant_id).first()
         if tenant is None:
             raise TenantNotFound()
+        before = {"active": tenant.active}
         if tenant.active != active:
             tenant.active = active
             tenant.save(update_fields=["active"])
+        action = "tenant.activate" if active else "tenant.suspend"
+        audit.record_for_tenant(tenant.id, action, actor, before, {"active": tenant.active})
     return tenant
-
-
-def suspend_tenant(tenant_id: str) -> Tenant:
-    return set_tenant_active(tenant_id, False)
-
-
-def activate_tenant(tenant_id: str) -> Tenant:
-    return set_tenant_active(tenant_id, True)

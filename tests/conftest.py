@@ -159,3 +159,11 @@ def registry_listener(django_db_setup) -> Iterator[None]:
     from tenants.cache import registry_cache
 
     registry_cache.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Login throttles count in the cache; every test starts with none spent."""
+    from django.core.cache import cache
+
+    cache.clear()
