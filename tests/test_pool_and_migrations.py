@@ -10,7 +10,7 @@ import threading
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from tenants import services
 from tenants.migrator import migrate_schemas, migrations_fingerprint
@@ -41,15 +41,26 @@ def reference_schema(committed_db):
     execute('DROP SCHEMA IF EXISTS "reference" CASCADE')
 
 
-def test_a_pooled_tenant_is_identical_to_a_migrated_schema_and_empty(committed_db, reference_schema):
+def test_a_pooled_schema_is_identical_to_a_migrated_schema_and_empty(committed_db, reference_schema):
     fill_pool(3)
-    before = set(pool_schemas())
     committed_db.append("pooled")
-    services.provision_tenant(tenant_id="pooled", name="Pooled")
-    assert len(before - set(pool_schemas())) == 1, "the tenant's schema came from the pool"
+    with transaction.atomic():
+        assert claim_pooled_schema("pooled")
     assert describe("pooled") == describe(reference_schema)
+    # Not one row anywhere (sequences included, compared above): no session, user, token or event.
     assert rows_outside_migrations("pooled") == dict.fromkeys(rows_outside_migrations(reference_schema), 0)
     assert "accounts_tenantuser" in rows_outside_migrations("pooled")
+
+
+def test_provisioning_takes_its_schema_from_the_pool(committed_db):
+    fill_pool(3)
+    before = set(pool_schemas())
+    committed_db.append("from-pool")
+    services.provision_tenant(tenant_id="from-pool", name="From Pool")
+    taken = before - set(pool_schemas())
+    assert len(taken) == 1
+    assert not schema_exists(taken.pop())
+    assert "accounts_tenantuser" in rows_outside_migrations("from-pool")
 
 
 def test_stale_and_half_built_schemas_are_never_claimed_and_are_dropped(committed_db):

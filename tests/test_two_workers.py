@@ -110,11 +110,11 @@ def test_changes_reach_both_workers_within_a_second(committed_db, server):
 
     assert {status for status, _ in answers_from_both_workers(port, token, log)} == {200}
 
-    services.suspend_tenant("relay")
+    services.set_tenant_active("relay", False)
     time.sleep(PROPAGATION_SECONDS)
     assert {status for status, _ in answers_from_both_workers(port, token, log)} == {403}
 
-    services.activate_tenant("relay")
+    services.set_tenant_active("relay", True)
     time.sleep(PROPAGATION_SECONDS)
     answers = answers_from_both_workers(port, token, log)
     assert {status for status, _ in answers} == {200}

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from tenants.migrator import applied_by_schema, expected_migrations, migrate_schemas
 from tenants.models import Tenant
 from tenants.provisioning import fill_pool
+
+_LOCK_MIGRATE = (0x5EEE, 2)
 
 
 class Command(BaseCommand):
@@ -22,6 +25,19 @@ class Command(BaseCommand):
         parser.add_argument("--pool-size", type=int, default=None, help="pool schemas to keep (TENANT_POOL_SIZE)")
 
     def handle(self, *args: object, **options: object) -> None:
+        # Two runs at once would race for the same schemas; the second one stops at the door.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(_LOCK_MIGRATE))
+            if not cursor.fetchone()[0]:
+                raise CommandError("another migrate_tenants is running")
+        try:
+            self._migrate(options)
+        finally:
+            connection.set_schema_to_public()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(_LOCK_MIGRATE))
+
+    def _migrate(self, options: dict) -> None:
         verbosity = int(options["verbosity"])
         if not options["skip_public"]:
             public = applied_by_schema(["public"])["public"]
