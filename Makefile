@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test lint format db-stop clean
+.PHONY: install run test lint format db-stop clean load faults
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,16 @@ db-stop: install
 
 clean: db-stop
 	rm -rf .pgdata $(VENV)
+
+# Load test: 60 s at 64 connections on a scratch database (LOAD_SECONDS=, LOAD_CONNECTIONS= to change).
+LOAD_SECONDS ?= 60
+LOAD_CONNECTIONS ?= 64
+load: install
+	$(BIN)/python bench/load.py --seconds $(LOAD_SECONDS) --connections $(LOAD_CONNECTIONS)
+
+# Stop and restart an embedded PostgreSQL under load: 503s while down, recovery, no lost write.
+faults: install
+	$(BIN)/python bench/faults.py
 
 # Tenancy benchmark (issue 5): `make bench` or `make bench TENANTS=1000`; needs wrk (apt-get install wrk).
 # Works in its own database, bench_tenancy (DATABASE_URL's server, else the embedded one).

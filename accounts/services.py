@@ -109,6 +109,15 @@ def create_user(
     return user
 
 
+def _lock_admins() -> None:
+    """Lock the admin rows first, in id order, before the user's own row.
+
+    Two demotions that each locked their own row first then waited for the other's
+    deadlocked (PostgreSQL aborted one of them); taken in one order, they queue.
+    """
+    list(TenantUser.objects.select_for_update().filter(role=Role.ADMIN, is_active=True).order_by("pk"))
+
+
 def _admins_left_after(user: TenantUser) -> int:
     """How many admins remain if ``user`` stops being one; locks the admin rows meanwhile."""
     admins = list(TenantUser.objects.select_for_update().filter(role=Role.ADMIN, is_active=True))
@@ -119,6 +128,8 @@ def update_user(user_id: int, changes: dict, actor: Actor = SYSTEM) -> TenantUse
     """Change a user's name, role, email or password. A tenant keeps at least one admin."""
     changes = dict(changes)
     with transaction.atomic():
+        if changes.get("role") == Role.MEMBER:
+            _lock_admins()
         user = TenantUser.objects.select_for_update().filter(pk=user_id).first()
         if user is None:
             raise UserNotFound("User not found")
@@ -141,6 +152,7 @@ def update_user(user_id: int, changes: dict, actor: Actor = SYSTEM) -> TenantUse
 
 def delete_user(user_id: int, actor: Actor = SYSTEM) -> None:
     with transaction.atomic():
+        _lock_admins()
         user = TenantUser.objects.select_for_update().filter(pk=user_id).first()
         if user is None:
             raise UserNotFound("User not found")

@@ -2,11 +2,73 @@
 
 from __future__ import annotations
 
+import logging
+
+import psycopg
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError, connections
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+db_log = logging.getLogger("saas.db")
+
+# A lost or refused database connection (server down, restarting, out of connection slots)
+# is the operator's problem, not the client's: 503 with Retry-After, never a 500.
+DATABASE_ERRORS = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+UNAVAILABLE_MESSAGE = "Service temporarily unavailable"
+RETRY_AFTER_SECONDS = 2
+
+
+# SQLSTATEs of a server that is going away or refusing sessions: connection exceptions (08),
+# shutdown or not yet accepting connections (57P01-57P03), no connection slot left (53300).
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def is_database_unavailable(exc: BaseException | None) -> bool:
+    """True for a lost or refused connection; False for a query's own failure (timeout, deadlock...).
+
+    A statement that fails on a working server is a bug or a conflict to report as such,
+    not an outage to hide behind a retry.
+    """
+    if not isinstance(exc, DATABASE_ERRORS):
+        return False
+    if isinstance(exc, (InterfaceError, psycopg.InterfaceError)):
+        return True
+    cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    # No SQLSTATE: the client library itself gave up (refused, no socket, closed mid-query).
+    return sqlstate is None or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
+
+
+def discard_broken_connections() -> None:
+    """Close this thread's connections that no longer work, so the next request opens a fresh one.
+
+    CONN_HEALTH_CHECKS would find them at the next request too; closing now also
+    frees the slot at once and keeps the health check off the next request's path.
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.in_atomic_block:
+            try:
+                conn.close_if_unusable_or_obsolete()
+            except DATABASE_ERRORS:
+                conn.close()
+
+
+def note_database_unavailable(request, exc: BaseException) -> None:
+    discard_broken_connections()
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    db_log.warning(
+        "database unavailable: %s %s: %s", getattr(request, "method", "-"), getattr(request, "path", "-"), first_line
+    )
+
+
+class SkipDatabaseUnavailable(logging.Filter):
+    """Drop Django's 500 traceback for a database outage: the 503 path logs one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and is_database_unavailable(record.exc_info[1]))
 
 
 def error_body(message: str, **extra: object) -> dict:
@@ -35,6 +97,12 @@ def _first_message(detail: object) -> tuple[str | None, str]:
 
 
 def json_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if is_database_unavailable(exc):
+        # DRF catches view exceptions before any middleware sees them.
+        note_database_unavailable(context.get("request"), exc)
+        response = error_response(UNAVAILABLE_MESSAGE, status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     if isinstance(exc, RequestDataTooBig):
         return error_response("Request body too large", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     response = exception_handler(exc, context)

@@ -73,6 +73,8 @@ TENANT_LIMIT_SET_CALLS = True
 MIDDLEWARE = [
     "tenants.middleware.TrustedProxyMiddleware",
     "tenants.middleware.RequestLogMiddleware",
+    # Early, so that a database outage anywhere below answers 503 rather than 500.
+    "tenants.middleware.DatabaseUnavailableMiddleware",
     "tenants.middleware.BodySizeLimitMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "tenants.middleware.TenantResolutionMiddleware",
@@ -219,8 +221,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"skip_database_unavailable": {"()": "api.errors.SkipDatabaseUnavailable"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
+        # An outage is logged once per request by the 503 path (saas.db), without a traceback.
+        "django.request": {"filters": ["skip_database_unavailable"]},
         "saas.request": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO"), "propagate": False},
         "django.server": {"handlers": [], "propagate": False},
     },

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sys
 import time
 
 from django.conf import settings
+from django.core.signals import got_request_exception
 from django.db import connection
+from django.http import HttpResponse
 from django.shortcuts import render
 
-from api.errors import is_api_path, json_error
+from api.errors import (
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_MESSAGE,
+    is_api_path,
+    is_database_unavailable,
+    json_error,
+    note_database_unavailable,
+)
 from tenants.cache import tenant_by_host, tenant_by_id
 
 request_log = logging.getLogger("saas.request")
@@ -190,3 +200,55 @@ class RequestLogMiddleware:
             tenant.id if tenant is not None else "-",
         )
         return response
+
+
+_UNAVAILABLE_PAGE = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>Temporarily unavailable</title></head>'
+    "<body><h1>Temporarily unavailable</h1><p>The service is briefly unavailable. "
+    "Please try again in a few seconds.</p></body></html>"
+)
+
+
+def unavailable_response(request) -> HttpResponse:
+    """The answer while the database cannot be reached. Built without templates or the
+    session, which could themselves need the database."""
+    if not is_api_path(request.path_info) and "text/html" in request.headers.get("Accept", ""):
+        response = HttpResponse(_UNAVAILABLE_PAGE, status=503)
+    else:
+        response = json_error(UNAVAILABLE_MESSAGE, 503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _remember_database_failure(sender, request=None, **kwargs) -> None:
+    exc = sys.exc_info()[1]
+    if request is not None and is_database_unavailable(exc):
+        request.database_failure = exc
+
+
+class DatabaseUnavailableMiddleware:
+    """503 ``{"error": "Service temporarily unavailable"}`` when the database is out of reach.
+
+    Django turns an exception in any inner middleware (the tenant lookup, sessions)
+    into a 500 before an outer middleware sees it, so this one learns of it from
+    ``got_request_exception`` and swaps that 500 for a 503. View exceptions arrive
+    through ``process_exception``; DRF views have their own handler (api.errors).
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        got_request_exception.connect(_remember_database_failure, dispatch_uid="saas-database-unavailable")
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        failure = getattr(request, "database_failure", None)
+        if failure is not None and response.status_code == 500:
+            note_database_unavailable(request, failure)
+            return unavailable_response(request)
+        return response
+
+    def process_exception(self, request, exception):
+        if is_database_unavailable(exception):
+            note_database_unavailable(request, exception)
+            return unavailable_response(request)
+        return None
