@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 run: install
-	$(BIN)/python manage.py migrate_schemas -v 0
+	$(BIN)/python manage.py migrate_tenants -v 0
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving http://127.0.0.1:$(PORT) and http://acme.localhost:$(PORT) (Ctrl-C stops)"
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
@@ -53,3 +53,11 @@ load: install
 # Stop and restart an embedded PostgreSQL under load: 503s while down, recovery, no lost write.
 faults: install
 	$(BIN)/python bench/faults.py
+
+# Tenancy benchmark (issue 5): `make bench` or `make bench TENANTS=1000`; needs wrk (apt-get install wrk).
+# Works in its own database, bench_tenancy (DATABASE_URL's server, else the embedded one).
+TENANTS ?= 200
+.PHONY: bench
+bench: install
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: sudo apt-get install wrk"; exit 2; }
+	TENANTS=$(TENANTS) $(BIN)/python bench/run.py --tenants $(TENANTS)

@@ -255,3 +255,11 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+# --- Fast tenancy (issue 5) ---------------------------------------------------
+# django-tenants' backend, sending `SET search_path` only when a connection's path changes.
+DATABASES["default"]["ENGINE"] = "tenants.db"
+# Schemas migrated in advance, so that provisioning a tenant is a rename (tenants.provisioning).
+TENANT_POOL_SIZE = int(os.environ.get("TENANT_POOL_SIZE", "20"))
+# Refill the pool from a background thread after each provisioning (else: `manage.py tenant_pool`).
+TENANT_POOL_REFILL = env_bool("TENANT_POOL_REFILL", False)

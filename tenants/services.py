@@ -45,8 +45,10 @@ def primary_domain_for(tenant_id: str) -> str:
 
 
 def create_tenant_schema(tenant: Tenant) -> None:
-    """Create the tenant's schema and bring it to the current migrations."""
-    tenant.create_schema(check_if_exists=False, verbosity=0)
+    """Give the tenant its schema at the current migrations: from the pool of migrated schemas if it has one."""
+    from tenants.provisioning import create_schema
+
+    create_schema(tenant)
 
 
 def provision_tenant(

@@ -139,7 +139,7 @@ def drop_tenant(tenant_id: str) -> None:
 
 
 @pytest.fixture
-def committed_db(django_db_setup, django_db_blocker, keys) -> Iterator[list[str]]:
+def committed_db(django_db_setup, django_db_blocker, keys, registry_listener) -> Iterator[list[str]]:
     """Real commits, visible to other connections. Yields a list: tenant ids put in it are dropped afterwards."""
     created: list[str] = []
     assert connection.settings_dict["NAME"].startswith("test_"), "refusing to commit outside the test database"
@@ -150,6 +150,15 @@ def committed_db(django_db_setup, django_db_blocker, keys) -> Iterator[list[str]
             for tenant_id in created:
                 drop_tenant(tenant_id)
             connections.close_all()
+
+
+@pytest.fixture(scope="session")
+def registry_listener(django_db_setup) -> Iterator[None]:
+    """The registry cache's LISTEN connection must be gone before the test database is dropped."""
+    yield
+    from tenants.cache import registry_cache
+
+    registry_cache.stop()
 
 
 @pytest.fixture(autouse=True)

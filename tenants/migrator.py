@@ -1,0 +1,232 @@
+"""Migrations across many tenant schemas in one process.
+
+Stock ``migrate_schemas`` runs Django's whole ``migrate`` command once per schema: it
+loads the migration graph, renders the project state and asks the database what is
+applied, for every tenant, even when nothing is pending (about 65 ms a schema). Here:
+
+* one query reads ``django_migrations`` of every schema at once, so up-to-date schemas
+  cost nothing beyond their rows in that answer;
+* schemas are grouped by what they have applied. In each group the first schema is
+  migrated by Django's own ``MigrationExecutor`` while the SQL it sends is recorded;
+  every other schema of the group then gets the same statements replayed, since the
+  same plan on the same starting structure yields the same SQL (names of indexes and
+  constraints derive from table and column names, never from the schema). A group whose
+  pending migrations run Python code in a tenant app is not replayed: each of its schemas
+  gets the executor;
+* every schema is migrated in its own transaction, its ``django_migrations`` rows
+  included: a schema is either fully at the new state or untouched. A failure is
+  recorded with the schema's name and the others go on; running again finishes the work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from functools import cache
+
+from django.apps import apps
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.operations.special import RunPython
+from django.db.migrations.recorder import MigrationRecorder
+from psycopg import sql
+
+MigrationKey = tuple[str, str]
+
+# Statements of a recorded migration that must not be replayed: reads (introspection,
+# whose answers shaped the recorded DDL already), the backend's own SET search_path,
+# savepoints of nested atomic blocks, and the recorder's rows (written afresh per schema).
+_NOT_REPLAYED = ("SELECT", "SET ", "SHOW", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")
+_RECORDER_TABLE = '"django_migrations"'
+
+
+@cache
+def _disk_migrations() -> frozenset[MigrationKey]:
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    return frozenset(loader.graph.nodes)
+
+
+def expected_migrations() -> frozenset[MigrationKey]:
+    """What a fully migrated tenant schema has recorded: every migration of the project."""
+    return _disk_migrations()
+
+
+def migrations_fingerprint() -> str:
+    """Names the migration state of this code; a pool schema built under another one is stale."""
+    digest = hashlib.sha256("\n".join(f"{app}.{name}" for app, name in sorted(expected_migrations())).encode())
+    return digest.hexdigest()[:12]
+
+
+def applied_by_schema(schemas: Iterable[str]) -> dict[str, frozenset[MigrationKey] | None]:
+    """Applied migrations of each schema, read in a few queries whatever the number of schemas.
+
+    None for a schema without a ``django_migrations`` table (never migrated).
+    """
+    schemas = list(dict.fromkeys(schemas))
+    result: dict[str, frozenset[MigrationKey] | None] = dict.fromkeys(schemas)
+    if not schemas:
+        return result
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
+            "WHERE c.relname = 'django_migrations' AND c.relkind = 'r' AND n.nspname = ANY(%s)",
+            [schemas],
+        )
+        with_table = [row[0] for row in cursor.fetchall()]
+        found: dict[str, set[MigrationKey]] = {schema: set() for schema in with_table}
+        for start in range(0, len(with_table), 500):
+            chunk = with_table[start : start + 500]
+            query = sql.SQL(" UNION ALL ").join(
+                sql.SQL("SELECT {schema}, app, name FROM {table}").format(
+                    schema=sql.Literal(schema), table=sql.Identifier(schema, "django_migrations")
+                )
+                for schema in chunk
+            )
+            cursor.execute(query.as_string(cursor.connection))
+            for schema, app, name in cursor.fetchall():
+                found[schema].add((app, name))
+    for schema, keys in found.items():
+        result[schema] = frozenset(keys)
+    return result
+
+
+@dataclass
+class Recorded:
+    """The SQL one schema's migration sent, and the migrations it recorded as applied."""
+
+    statements: list[tuple[str, object, bool]]
+    applied: list[MigrationKey]
+
+
+@dataclass
+class MigrateReport:
+    up_to_date: list[str] = field(default_factory=list)
+    migrated: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _tenant_apps() -> set[str]:
+    return {apps.get_app_config(name.rsplit(".", 1)[-1]).label for name in settings.TENANT_APPS}
+
+
+def _runs_python(keys: Iterable[MigrationKey], loader: MigrationLoader) -> bool:
+    tenant_apps = _tenant_apps()
+    for app, name in keys:
+        if app not in tenant_apps:
+            continue  # the router skips other apps' operations in tenant schemas
+        migration = loader.graph.nodes[(app, name)]
+        if any(isinstance(operation, RunPython) for operation in migration.operations):
+            return True
+    return False
+
+
+def migrate_with_executor(schema: str, record: bool = False) -> Recorded:
+    """Migrate one schema to the latest state with Django's executor, in one transaction."""
+    statements: list[tuple[str, object, bool]] = []
+
+    def recorder(execute, sql_text, params, many, context):
+        statements.append((sql_text, params, many))
+        return execute(sql_text, params, many, context)
+
+    applied: list[MigrationKey] = []
+    with transaction.atomic(), connection.execute_wrapper(recorder) if record else nullcontext():
+        # As django-tenants does: create the schema's own django_migrations first, or the
+        # recorder would find public's through the search path.
+        connection.set_schema(schema, include_public=False)
+        MigrationRecorder(connection).ensure_schema()
+        connection.set_schema(schema)
+        executor = MigrationExecutor(connection)
+        targets = executor.loader.graph.leaf_nodes()
+        plan = executor.migration_plan(targets)
+        applied = [(migration.app_label, migration.name) for migration, _ in plan]
+        if plan:
+            executor.migrate(targets, plan=plan)
+    connection.set_schema_to_public()
+    replayable = [
+        (text, params, many)
+        for text, params, many in statements
+        if (not text.lstrip().upper().startswith(_NOT_REPLAYED) and _RECORDER_TABLE not in text)
+        # ensure_schema's CREATE TABLE of the recorder's own table: needed by a schema that lacks it.
+        or text.lstrip().upper().startswith("CREATE TABLE")
+    ]
+    return Recorded(statements=replayable, applied=applied)
+
+
+def replay(schema: str, recorded: Recorded) -> None:
+    """Apply a recorded migration to another schema that is in the same state, in one transaction."""
+    with transaction.atomic():
+        connection.set_schema(schema)
+        with connection.cursor() as cursor:
+            for text, params, many in recorded.statements:
+                if many:
+                    cursor.executemany(text, params)
+                else:
+                    cursor.execute(text, params)
+            if recorded.applied:
+                cursor.executemany(
+                    'INSERT INTO "django_migrations" ("app", "name", "applied") VALUES (%s, %s, now())',
+                    recorded.applied,
+                )
+    connection.set_schema_to_public()
+
+
+def migrate_schemas(
+    schemas: Iterable[str],
+    *,
+    after_each: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> MigrateReport:
+    """Bring every schema in ``schemas`` to the latest migrations; see the module's docstring.
+
+    ``after_each(schema)`` runs inside the schema's transaction once it is migrated (the
+    pool uses it to publish a finished schema atomically).
+    """
+    started = time.perf_counter()
+    report = MigrateReport()
+    expected = expected_migrations()
+    state = applied_by_schema(schemas)
+    groups: dict[frozenset[MigrationKey] | None, list[str]] = defaultdict(list)
+    for schema, applied in state.items():
+        if applied is not None and applied >= expected:
+            report.up_to_date.append(schema)
+        else:
+            groups[applied].append(schema)
+
+    loader = MigrationLoader(None, ignore_no_migrations=True) if groups else None
+    for applied, members in groups.items():
+        pending = expected - (applied or frozenset())
+        use_replay = not _runs_python(pending, loader)
+        recorded: Recorded | None = None
+        for schema in members:
+            try:
+                if recorded is None or not use_replay:
+                    # The executor must commit the schema before after_each: run both in one transaction.
+                    with transaction.atomic():
+                        result = migrate_with_executor(schema, record=use_replay)
+                        if after_each is not None:
+                            after_each(schema)
+                    recorded = result if use_replay else None
+                else:
+                    with transaction.atomic():
+                        replay(schema, recorded)
+                        if after_each is not None:
+                            after_each(schema)
+            except Exception as exc:  # reported per schema; the other schemas go on
+                connection.set_schema_to_public()
+                report.failed[schema] = f"{type(exc).__name__}: {exc}".strip()
+                if progress is not None:
+                    progress(f"FAILED {schema}: {report.failed[schema]}")
+                continue
+            report.migrated.append(schema)
+            if progress is not None:
+                progress(f"migrated {schema}")
+    report.seconds = time.perf_counter() - started
+    return report

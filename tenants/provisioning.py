@@ -1,0 +1,183 @@
+"""Provisioning a tenant's schema in milliseconds: a pool of schemas migrated in advance.
+
+Measured on this project (2 cores, a handful of tables): migrating a new schema takes
+about 130 ms, django-tenants' ``clone_schema()`` of a migrated template about 110 ms (and
+it grows with the catalogue), renaming a schema about 1 ms. So a new tenant gets a schema
+that was built and migrated beforehand, renamed to the tenant's id inside the
+provisioning transaction: if that transaction fails, the rename is undone and the schema
+goes back to the pool.
+
+The known traps, and what closes each one:
+
+* *Stale schemas.* A pool schema is named ``_pool_<fingerprint>_<random>``, where the
+  fingerprint names the full set of migrations of the code that built it
+  (``migrator.migrations_fingerprint``). A process only ever claims schemas of its own
+  fingerprint, so after a deploy with a new migration the old pool is ignored (and dropped
+  by the next fill) and provisioning falls back to migrating until the pool is refilled.
+* *Half-built schemas.* A schema is built under ``_build_…`` and renamed to its pool name
+  in the same transaction as its last migration: a crash leaves a ``_build_`` schema that
+  no claim matches, and the next fill drops it.
+* *Tenant data.* Pool schemas are never reachable by a request (a tenant id cannot start
+  with ``_``) and are only ever written by migrations.
+* *Parallel creates.* A claim takes a transaction-level advisory lock on the schema's name
+  and skips names locked by others; if another transaction renamed the schema meanwhile,
+  the rename fails inside a savepoint and the next candidate is tried.
+* *Identical result.* Pool schemas are made by the same migrations as any other schema
+  (the first of a batch by Django's executor, the others by replaying its SQL); the tests
+  compare a pooled tenant's catalogue with that of a schema migrated by django-tenants.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+
+from django.conf import settings
+from django.db import DatabaseError, connection, connections, transaction
+from psycopg import sql
+
+from tenants.migrator import migrate_schemas, migrations_fingerprint
+
+logger = logging.getLogger("saas.provisioning")
+
+POOL_PREFIX = "_pool_"
+BUILD_PREFIX = "_build_"
+# Advisory lock keys: (class, object) pairs, namespaced so they collide with nothing else.
+_LOCK_CLASS_CLAIM = 0x5EED
+_LOCK_FILL = (0x5EEE, 1)
+_CLAIM_ATTEMPTS = 8
+
+
+def _like(prefix: str) -> str:
+    return prefix.replace("_", r"\_") + "%"
+
+
+def pool_prefix() -> str:
+    return f"{POOL_PREFIX}{migrations_fingerprint()}_"
+
+
+def pool_schemas(current_only: bool = True) -> list[str]:
+    prefix = pool_prefix() if current_only else POOL_PREFIX
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s ORDER BY nspname", [_like(prefix)])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def claim_pooled_schema(schema_name: str) -> bool:
+    """Rename a ready pool schema to ``schema_name``, inside the caller's transaction. False if none is free."""
+    like = _like(pool_prefix())
+    for _ in range(_CLAIM_ATTEMPTS):
+        with connection.cursor() as cursor:
+            # OFFSET 0 keeps the lock call out of the scan: only the one row returned gets locked.
+            cursor.execute(
+                "SELECT nspname FROM (SELECT nspname FROM pg_namespace WHERE nspname LIKE %s OFFSET 0) AS pool "
+                "WHERE pg_try_advisory_xact_lock(%s, hashtext(nspname)) LIMIT 1",
+                [like, _LOCK_CLASS_CLAIM],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return False
+            try:
+                with transaction.atomic():
+                    cursor.execute(
+                        sql.SQL("ALTER SCHEMA {} RENAME TO {}")
+                        .format(sql.Identifier(row[0]), sql.Identifier(schema_name))
+                        .as_string(cursor.connection)
+                    )
+            except DatabaseError as exc:
+                # Renamed by a transaction that committed after our scan: try another one.
+                if getattr(exc.__cause__, "sqlstate", None) == "3F000":
+                    continue
+                raise
+            return True
+    return False
+
+
+def _drop_schema(name: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)).as_string(cursor.connection)
+        )
+
+
+def fill_pool(size: int | None = None) -> int:
+    """Build schemas until the pool holds ``size`` current ones; drop stale and half-built ones.
+
+    Returns how many were added. Does nothing (returns 0) when another process is filling.
+    """
+    size = settings.TENANT_POOL_SIZE if size is None else size
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(_LOCK_FILL))
+        if not cursor.fetchone()[0]:
+            return 0
+    try:
+        current = set(pool_schemas())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s OR nspname LIKE %s",
+                [_like(POOL_PREFIX), _like(BUILD_PREFIX)],
+            )
+            leftovers = [row[0] for row in cursor.fetchall() if row[0] not in current]
+        for name in leftovers:
+            _drop_schema(name)
+        missing = max(0, size - len(current))
+        if not missing:
+            return 0
+        fingerprint = migrations_fingerprint()
+        building = [f"{BUILD_PREFIX}{fingerprint}_{secrets.token_hex(6)}" for _ in range(missing)]
+        with connection.cursor() as cursor:
+            for name in building:
+                cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)).as_string(cursor.connection))
+
+        def publish(name: str) -> None:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    sql.SQL("ALTER SCHEMA {} RENAME TO {}")
+                    .format(sql.Identifier(name), sql.Identifier(POOL_PREFIX + name[len(BUILD_PREFIX) :]))
+                    .as_string(cursor.connection)
+                )
+
+        report = migrate_schemas(building, after_each=publish)
+        for name in report.failed:
+            _drop_schema(name)
+        return len(report.migrated)
+    finally:
+        connection.set_schema_to_public()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(_LOCK_FILL))
+
+
+_refilling = threading.Lock()
+
+
+def refill_in_background() -> None:
+    """Top the pool up from a daemon thread (TENANT_POOL_REFILL), off the request's path."""
+    if not _refilling.acquire(blocking=False):
+        return
+
+    def work() -> None:
+        try:
+            fill_pool()
+        except Exception:  # a failed refill only means slower provisioning later
+            logger.exception("refilling the schema pool failed")
+        finally:
+            connections.close_all()
+            _refilling.release()
+
+    threading.Thread(target=work, name="schema-pool-refill", daemon=True).start()
+
+
+def create_schema(tenant) -> None:
+    """Give ``tenant`` its schema: a pooled one if any is ready, else create and migrate one.
+
+    Runs inside provision_tenant's transaction.
+    """
+    if claim_pooled_schema(tenant.schema_name):
+        if settings.TENANT_POOL_REFILL:
+            transaction.on_commit(refill_in_background)
+        return
+    tenant.create_schema(check_if_exists=False, verbosity=0)
+    if settings.TENANT_POOL_REFILL:
+        transaction.on_commit(refill_in_background)

@@ -1,0 +1,139 @@
+"""Tenant resolution without database round trips on a warm worker (issue 5, point 2).
+
+These tests need real commits (the cache never trusts what it reads inside a
+transaction), so they use ``committed_db`` instead of the django_db mark.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tenants import services
+from tenants.cache import registry_cache
+from tenants.models import Plan, Tenant
+from tests.conftest import JsonClient
+
+
+@pytest.fixture
+def warm_cache(committed_db):
+    assert registry_cache.wait_until_ready()
+    registry_cache.invalidate()
+    yield committed_db
+
+
+def sql_of(context: CaptureQueriesContext) -> list[str]:
+    return [query["sql"] for query in context.captured_queries]
+
+
+def table_of(sql: str) -> tuple[str, str]:
+    """A statement's verb and first table, enough to tell the queries apart."""
+    verb = sql.split()[0].upper()
+    match = re.search(r"\b(?:FROM|INTO)\s+([\w.\"]+)", sql)
+    return verb, match.group(1).replace('"', "") if match else ""
+
+
+# GET /api/users on a warm worker, exactly: the token (with its user), the rate-limit
+# counter (PostgreSQL, as REDIS_URL is unset in tests), the page of users.
+PINNED_USERS_QUERIES = [
+    ("SELECT", "accounts_authtoken"),
+    ("INSERT", "public.tenants_ratelimitcounter"),
+    ("SELECT", "accounts_tenantuser"),
+]
+
+
+def test_warm_request_sends_only_the_views_own_queries(warm_cache, keys):
+    client = JsonClient(token=keys.alice, tenant="acme")
+    with CaptureQueriesContext(connection) as cold:
+        assert client.get("/api/me").status_code == 200
+    cold_sql = sql_of(cold)
+    assert any("tenants_tenant" in sql for sql in cold_sql)
+    with CaptureQueriesContext(connection) as warm:
+        response = client.get("/api/users")
+    assert response.status_code == 200
+    assert response.json()["tenant"] == "acme"
+    warm_sql = sql_of(warm)
+    # The view's own queries only: no registry read, no SET search_path.
+    assert [table_of(sql) for sql in warm_sql] == PINNED_USERS_QUERIES, warm_sql
+
+
+def test_switching_tenants_costs_one_set_only_when_the_schema_changes(warm_cache, keys):
+    acme = JsonClient(token=keys.alice, tenant="acme")
+    globex = JsonClient(token=keys.charlie, tenant="globex")
+    acme.get("/api/me")
+    globex.get("/api/me")
+    with CaptureQueriesContext(connection) as switch:
+        assert acme.get("/api/me").status_code == 200
+    assert [sql for sql in sql_of(switch) if sql.startswith("SET search_path")] == ['SET search_path = "acme","public"']
+    with CaptureQueriesContext(connection) as same:
+        assert acme.get("/api/me").status_code == 200
+    assert not [sql for sql in sql_of(same) if sql.startswith("SET")]
+
+
+def test_subdomain_resolution_is_cached_too(warm_cache, keys):
+    client = JsonClient(host="acme.localhost", token=keys.alice)
+    assert client.get("/api/me").status_code == 200
+    with CaptureQueriesContext(connection) as warm:
+        assert client.get("/api/me").status_code == 200
+    assert not [sql for sql in sql_of(warm) if "tenants_domain" in sql or "tenants_tenant" in sql]
+
+
+def test_a_rolled_back_search_path_is_set_again(warm_cache, keys):
+    """PostgreSQL undoes a SET with the transaction that issued it; the backend must not trust its memo."""
+    client = JsonClient(token=keys.alice, tenant="acme")
+    client.get("/api/me")
+    connection.set_schema_to_public()
+    try:
+        from django.db import transaction
+
+        with transaction.atomic():
+            connection.set_schema("globex")
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            transaction.set_rollback(True)
+        connection.set_schema("globex")
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW search_path")
+            assert cursor.fetchone()[0] == "globex, public"
+    finally:
+        connection.set_schema_to_public()
+
+
+def test_changes_by_any_means_reach_the_cache(warm_cache, keys):
+    """Suspension through the service, plan changes through a bare UPDATE (no signals): both seen."""
+    client = JsonClient(token=keys.charlie, tenant="globex")
+    assert client.get("/api/me").json()["plan"] == "starter"
+    try:
+        services.set_tenant_active("globex", False)
+        assert client.get("/api/me").status_code == 403
+        services.set_tenant_active("globex", True)
+        assert client.get("/api/me").status_code == 200
+        Tenant.objects.filter(pk="globex").update(plan=Plan.objects.get(pk="enterprise"))
+        # No signal fired: only the database's notification can tell the cache.
+        for _ in range(200):
+            body = client.get("/api/me").json()
+            if body["plan"] == "enterprise":
+                break
+            registry_cache.wait_until_ready()
+            import time
+
+            time.sleep(0.01)
+        assert body["plan"] == "enterprise"
+        assert body["settings"]["max_users"] == 100
+    finally:
+        Tenant.objects.filter(pk="globex").update(plan=Plan.objects.get(pk="starter"), active=True)
+
+
+@pytest.mark.django_db
+def test_nothing_is_cached_from_inside_a_transaction(keys):
+    """A test transaction, like any other: what it reads may be rolled back, so it is never cached."""
+    assert registry_cache.wait_until_ready()
+    registry_cache.invalidate()
+    connection.set_schema_to_public()
+    services.provision_tenant(tenant_id="ghost", name="Ghost")
+    client = JsonClient(tenant="ghost")
+    assert client.get("/api/me").status_code == 401  # resolved (uncommitted), then refused: no token
+    assert registry_cache.get_tenant("ghost") is None

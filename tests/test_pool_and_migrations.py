@@ -1,0 +1,182 @@
+"""Provisioning from the schema pool, and migrations across tenants (issue 5, points 3 and 4).
+
+Real commits throughout (``committed_db``): pool schemas and tenant schemas are made and
+dropped for real, as in production.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, connections, transaction
+
+from tenants import services
+from tenants.migrator import migrate_schemas, migrations_fingerprint
+from tenants.provisioning import claim_pooled_schema, fill_pool, pool_schemas
+from tests.catalog import describe, rows_outside_migrations
+from tests.conftest import schema_exists
+
+
+@pytest.fixture(autouse=True)
+def _public(committed_db):
+    connection.set_schema_to_public()  # whatever the previous test's requests left selected
+
+
+def execute(statement: str, params: list | None = None) -> None:
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+@pytest.fixture
+def reference_schema(committed_db):
+    """A schema made the stock way: CREATE SCHEMA, then django-tenants' migrate for that schema."""
+    execute('DROP SCHEMA IF EXISTS "reference" CASCADE')
+    execute('CREATE SCHEMA "reference"')
+    call_command("migrate_schemas", tenant=True, schema_name="reference", interactive=False, verbosity=0)
+    connection.set_schema_to_public()
+    yield "reference"
+    execute('DROP SCHEMA IF EXISTS "reference" CASCADE')
+
+
+def test_a_pooled_schema_is_identical_to_a_migrated_schema_and_empty(committed_db, reference_schema):
+    fill_pool(3)
+    committed_db.append("pooled")
+    with transaction.atomic():
+        assert claim_pooled_schema("pooled")
+    assert describe("pooled") == describe(reference_schema)
+    # Not one row anywhere (sequences included, compared above): no session, user, token or event.
+    assert rows_outside_migrations("pooled") == dict.fromkeys(rows_outside_migrations(reference_schema), 0)
+    assert "accounts_tenantuser" in rows_outside_migrations("pooled")
+
+
+def test_provisioning_takes_its_schema_from_the_pool(committed_db):
+    fill_pool(3)
+    before = set(pool_schemas())
+    committed_db.append("from-pool")
+    services.provision_tenant(tenant_id="from-pool", name="From Pool")
+    taken = before - set(pool_schemas())
+    assert len(taken) == 1
+    assert not schema_exists(taken.pop())
+    assert "accounts_tenantuser" in rows_outside_migrations("from-pool")
+
+
+def test_stale_and_half_built_schemas_are_never_claimed_and_are_dropped(committed_db):
+    for name in pool_schemas():
+        execute(f'DROP SCHEMA "{name}" CASCADE')
+    stale = "_pool_000000000000_stale"
+    half_built = f"_build_{migrations_fingerprint()}_crashed"
+    for name in (stale, half_built):
+        execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        execute(f'CREATE SCHEMA "{name}"')
+        execute(f'CREATE TABLE "{name}".marker (id int)')
+    committed_db.append("fresh")
+    services.provision_tenant(tenant_id="fresh", name="Fresh")  # nothing current in the pool: migrated
+    assert schema_exists(stale) and schema_exists(half_built)
+    assert "marker" not in rows_outside_migrations("fresh")
+    assert "accounts_tenantuser" in rows_outside_migrations("fresh")
+    fill_pool(2)
+    assert not schema_exists(stale) and not schema_exists(half_built)
+    assert len(pool_schemas()) == 2
+
+
+def test_a_failed_provisioning_gives_its_schema_back(committed_db, monkeypatch):
+    fill_pool(2)
+    before = set(pool_schemas())
+
+    def fail_after_claim(tenant):
+        assert claim_pooled_schema(tenant.schema_name)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services, "create_tenant_schema", fail_after_claim)
+    committed_db.append("unlucky")
+    with pytest.raises(RuntimeError):
+        services.provision_tenant(tenant_id="unlucky", name="Unlucky")
+    assert set(pool_schemas()) == before
+    assert not schema_exists("unlucky")
+
+
+def test_parallel_creates_take_distinct_pool_schemas(committed_db):
+    fill_pool(6)
+    before = set(pool_schemas())
+    ids = [f"parallel-{n}" for n in range(6)]
+    committed_db.extend(ids)
+    barrier = threading.Barrier(len(ids))
+    errors: list[BaseException] = []
+
+    def create(tenant_id: str) -> None:
+        try:
+            barrier.wait()
+            services.provision_tenant(tenant_id=tenant_id, name=tenant_id)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=create, args=(tenant_id,)) for tenant_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all("accounts_tenantuser" in rows_outside_migrations(tenant_id) for tenant_id in ids)
+    assert len(before - set(pool_schemas())) == len(ids)
+
+
+def unapply_accounts(schema: str) -> None:
+    """Put a schema back to before the accounts app: its tables gone, its migrations unrecorded."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE 'accounts\\_%%'", [schema]
+        )
+        tables = ", ".join(f'"{schema}"."{row[0]}"' for row in cursor.fetchall())
+    assert tables
+    execute(f"DROP TABLE {tables} CASCADE")
+    execute(f"DELETE FROM \"{schema}\".django_migrations WHERE app = 'accounts'")
+
+
+def test_migrate_tenants_applies_one_plan_to_many_schemas_identically(committed_db, reference_schema):
+    fill_pool(3)
+    ids = ["mig-a", "mig-b", "mig-c"]
+    committed_db.extend(ids)
+    for tenant_id in ids:
+        services.provision_tenant(tenant_id=tenant_id, name=tenant_id)
+        unapply_accounts(tenant_id)
+    report = migrate_schemas(["acme", *ids])
+    assert report.up_to_date == ["acme"]
+    assert sorted(report.migrated) == ids
+    assert report.failed == {}
+    for tenant_id in ids:
+        assert describe(tenant_id) == describe(reference_schema)
+    again = migrate_schemas(["acme", *ids])
+    assert sorted(again.up_to_date) == ["acme", *ids] and again.migrated == []
+
+
+def test_a_failing_tenant_is_reported_and_a_rerun_completes(committed_db, reference_schema):
+    fill_pool(3)
+    ids = ["fail-a", "fail-b", "fail-c"]
+    committed_db.extend(ids)
+    for tenant_id in ids:
+        services.provision_tenant(tenant_id=tenant_id, name=tenant_id)
+        unapply_accounts(tenant_id)
+    # fail-b holds a table in the way of its migration.
+    execute('CREATE TABLE "fail-b".accounts_tenantuser (blocker int)')
+    with pytest.raises(CommandError, match="fail-b"):
+        call_command("migrate_tenants", "--no-pool", verbosity=0)
+    assert describe("fail-a") == describe(reference_schema)
+    assert describe("fail-c") == describe(reference_schema)
+    # fail-b is exactly as it was: nothing half-applied, nothing recorded.
+    assert "accounts_authtoken" not in rows_outside_migrations("fail-b")
+    assert not [row for row in describe("fail-b")["migrations"] if row[0] == "accounts"]
+    execute('DROP TABLE "fail-b".accounts_tenantuser')
+    call_command("migrate_tenants", "--no-pool", verbosity=0)
+    assert describe("fail-b") == describe(reference_schema)
+
+
+@pytest.mark.django_db
+def test_migrate_tenants_reports_everything_up_to_date(capsys):
+    call_command("migrate_tenants", "--no-pool", "--skip-public")
+    out = capsys.readouterr().out
+    assert "0 migrated, 0 failed" in out
