@@ -21,6 +21,7 @@ from accounts.selectors import editable_settings, get_workspace_settings
 from accounts.throttling import LoginRateThrottle
 from api.errors import first_error
 from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
+from api.validation import parse_id
 from tenants import plans
 
 # The page lists this many users; the API pages through any number (a platform override may allow thousands).
@@ -126,10 +127,6 @@ def add_user(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard")
 
 
-def _user_id(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
-
-
 @require_POST
 def change_role(request: HttpRequest, user_id: str) -> HttpResponse:
     me, refusal = _admin_or_refusal(request)
@@ -139,7 +136,7 @@ def change_role(request: HttpRequest, user_id: str) -> HttpResponse:
     if not serializer.is_valid():
         _, message = first_error(serializer.errors)
         return _refuse(request, me, message, 400)
-    pk = _user_id(user_id)
+    pk = parse_id(user_id)
     try:
         if pk is None:
             raise services.UserNotFound("User not found")
@@ -155,7 +152,7 @@ def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
     me, refusal = _admin_or_refusal(request)
     if refusal is not None:
         return refusal
-    pk = _user_id(user_id)
+    pk = parse_id(user_id)
     target = TenantUser.objects.filter(pk=pk).first() if pk is not None else None
     try:
         if target is None:

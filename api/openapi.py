@@ -157,7 +157,12 @@ PAGINATION = [
     OpenApiParameter(
         "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, OpenApiParameter.QUERY, description="Default 100."
     ),
-    OpenApiParameter("offset", {"type": "integer", "minimum": 0}, OpenApiParameter.QUERY, description="Default 0."),
+    OpenApiParameter(
+        "offset",
+        {"type": "integer", "minimum": 0, "maximum": 1_000_000_000},
+        OpenApiParameter.QUERY,
+        description="Default 0.",
+    ),
 ]
 
 # --- Security schemes ----------------------------------------------------------------------

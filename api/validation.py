@@ -6,6 +6,8 @@ DRF's defaults would turn ``123`` into ``"123"`` and ignore unknown keys.
 
 from __future__ import annotations
 
+import re
+
 from rest_framework import serializers
 
 
@@ -51,16 +53,28 @@ class CredentialsSerializer(StrictSerializer):
     password = StrictCharField(max_length=1024, trim_whitespace=False)
 
 
+MAX_OFFSET = 1_000_000_000
+# ASCII digits only: str.isdigit() also accepts characters such as "²" that int() refuses.
+_DIGITS = re.compile(r"[0-9]{1,18}\Z")
+
+
+def parse_id(raw: str) -> int | None:
+    """A positive database id from a URL segment, or None when it cannot be one."""
+    return int(raw) if _DIGITS.match(raw) else None
+
+
+def _bounded_int(request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not _DIGITS.match(raw) or not low <= int(raw) <= high:
+        raise serializers.ValidationError({name: [f"Must be a whole number from {low} to {high}."]})
+    return int(raw)
+
+
 def pagination_params(request, default_limit: int = 100, max_limit: int = 1000) -> tuple[int, int]:
-    """``?limit=`` and ``?offset=`` as validated integers (400 on nonsense)."""
-    values = {}
-    for name, default, maximum in (("limit", default_limit, max_limit), ("offset", 0, None)):
-        raw = request.query_params.get(name)
-        if raw is None or raw == "":
-            values[name] = default
-            continue
-        if not raw.isdigit() or (maximum is not None and int(raw) > maximum) or (name == "limit" and int(raw) < 1):
-            bound = f"1 to {maximum}" if maximum else "0 or more"
-            raise serializers.ValidationError({name: [f"Must be a whole number, {bound}."]})
-        values[name] = int(raw)
-    return values["limit"], values["offset"]
+    """``?limit=`` and ``?offset=`` as validated integers (400 on anything else)."""
+    return (
+        _bounded_int(request, "limit", default_limit, 1, max_limit),
+        _bounded_int(request, "offset", 0, 0, MAX_OFFSET),
+    )

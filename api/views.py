@@ -19,7 +19,7 @@ from api import openapi as doc
 from api.errors import error_response
 from api.permissions import IsTenantUser, ReadOrTenantAdmin, RequiresFeature, TenantAdminOnly, TenantRateThrottle
 from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
-from api.validation import CredentialsSerializer, pagination_params
+from api.validation import CredentialsSerializer, pagination_params, parse_id
 from tenants.selectors import tenant_profile
 
 
@@ -36,7 +36,8 @@ class TenantView(APIView):
 
 
 def _user_or_404(user_id: str) -> TenantUser:
-    user = TenantUser.objects.filter(pk=int(user_id)).first() if user_id.isdigit() and len(user_id) < 19 else None
+    pk = parse_id(user_id)
+    user = TenantUser.objects.filter(pk=pk).first() if pk is not None else None
     if user is None:
         raise services.UserNotFound("User not found")
     return user

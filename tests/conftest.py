@@ -49,6 +49,10 @@ def django_db_setup(request, django_test_environment, django_db_blocker) -> Iter
         assert connection.settings_dict["NAME"].startswith("test_")
         call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     yield
+    from tenants.cache import registry_cache
+
+    # The registry cache's LISTEN connection must be gone before the test database is dropped.
+    registry_cache.stop()
     with django_db_blocker.unblock():
         connections.close_all()
         teardown_databases(db_config, verbosity=request.config.option.verbose)
@@ -139,7 +143,7 @@ def drop_tenant(tenant_id: str) -> None:
 
 
 @pytest.fixture
-def committed_db(django_db_setup, django_db_blocker, keys, registry_listener) -> Iterator[list[str]]:
+def committed_db(django_db_setup, django_db_blocker, keys) -> Iterator[list[str]]:
     """Real commits, visible to other connections. Yields a list: tenant ids put in it are dropped afterwards."""
     created: list[str] = []
     assert connection.settings_dict["NAME"].startswith("test_"), "refusing to commit outside the test database"
@@ -150,15 +154,6 @@ def committed_db(django_db_setup, django_db_blocker, keys, registry_listener) ->
             for tenant_id in created:
                 drop_tenant(tenant_id)
             connections.close_all()
-
-
-@pytest.fixture(scope="session")
-def registry_listener(django_db_setup) -> Iterator[None]:
-    """The registry cache's LISTEN connection must be gone before the test database is dropped."""
-    yield
-    from tenants.cache import registry_cache
-
-    registry_cache.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -444,3 +444,18 @@ def test_tenant_token_revocation_and_hashing():
     assert authed.get("/api/me").status_code == 200
     assert authed.delete("/api/auth/token").status_code == 204
     assert authed.get("/api/me").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "query", ["offset=99999999999999999999", "offset=²", "limit=²", "limit=1000000000000000000000"]
+)
+def test_out_of_range_pagination_is_400(bob, staff, query):
+    for client, path in ((bob, "/api/users"), (bob, "/api/events"), (staff, "/admin/tenants")):
+        response = client.get(f"{path}?{query}")
+        assert response.status_code in (400, 403), (path, response.content)
+        assert "error" in response.json()
+
+
+@pytest.mark.parametrize("user_id", ["²", "١٢", "1e3"])
+def test_unicode_digit_ids_are_404(bob, user_id):
+    assert bob.get(f"/api/users/{user_id}").status_code == 404
