@@ -19,6 +19,7 @@ $(VENV)/.installed: requirements.txt
 
 run: install
 	$(BIN)/python manage.py migrate_tenants -v 0
+	$(BIN)/python manage.py collectstatic --noinput -v 0
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving http://127.0.0.1:$(PORT) and http://acme.localhost:$(PORT) (Ctrl-C stops)"
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
