@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from accounts.audit import event_json
+from accounts.errors import UserNotFound
 from accounts.models import AuditEvent, TenantUser, WorkspaceSettings
+from api.validation import parse_id
 from tenants import plans
 from tenants.models import Tenant
 
@@ -18,6 +20,15 @@ def user_json(user: TenantUser) -> dict:
         "email": user.email,
         "created_at": int(user.created_at.timestamp()),
     }
+
+
+def user_by_raw_id(raw_id: str) -> TenantUser:
+    """The user a URL segment names in the current tenant; UserNotFound for anything else."""
+    pk = parse_id(raw_id)
+    user = TenantUser.objects.filter(pk=pk).first() if pk is not None else None
+    if user is None:
+        raise UserNotFound("User not found")
+    return user
 
 
 def get_workspace_settings() -> WorkspaceSettings:

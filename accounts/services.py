@@ -16,40 +16,18 @@ from django.utils.text import slugify
 
 from accounts import audit
 from accounts.audit import SYSTEM, Actor
+from accounts.errors import (
+    AccountError,
+    LastAdmin,
+    PlanGovernedSetting,
+    UserLimitReached,
+    UsernameTaken,
+    UserNotFound,
+)
 from accounts.models import AuthToken, Role, TenantUser, WorkspaceSettings
 from accounts.selectors import editable_settings, user_json
 from tenants import plans
 from tenants.models import Tenant
-
-
-class AccountError(Exception):
-    """A rule refused the change; ``status`` is the HTTP status that says why."""
-
-    status = 400
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class UserLimitReached(AccountError):
-    status = 403
-
-
-class LastAdmin(AccountError):
-    status = 409
-
-
-class UsernameTaken(AccountError):
-    status = 409
-
-
-class UserNotFound(AccountError):
-    status = 404
-
-
-class PlanGovernedSetting(AccountError):
-    status = 403
 
 
 def _lock_tenant(tenant_id: str) -> Tenant:

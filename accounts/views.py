@@ -17,11 +17,10 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import services
 from accounts.audit import Actor
 from accounts.models import Role, TenantUser
-from accounts.selectors import editable_settings, get_workspace_settings
+from accounts.selectors import editable_settings, get_workspace_settings, user_by_raw_id
 from accounts.throttling import LoginRateThrottle
 from api.errors import first_error
 from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
-from api.validation import parse_id
 from tenants import plans
 
 # The page lists this many users; the API pages through any number (a platform override may allow thousands).
@@ -136,11 +135,9 @@ def change_role(request: HttpRequest, user_id: str) -> HttpResponse:
     if not serializer.is_valid():
         _, message = first_error(serializer.errors)
         return _refuse(request, me, message, 400)
-    pk = parse_id(user_id)
     try:
-        if pk is None:
-            raise services.UserNotFound("User not found")
-        changed = services.update_user(pk, serializer.validated_data, actor=Actor.of(me))
+        target = user_by_raw_id(user_id)
+        changed = services.update_user(target.pk, serializer.validated_data, actor=Actor.of(me))
     except services.AccountError as exc:
         return _refuse(request, me, str(exc), exc.status)
     messages.success(request, f"{changed.name} is now {changed.role}.")
@@ -152,11 +149,8 @@ def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
     me, refusal = _admin_or_refusal(request)
     if refusal is not None:
         return refusal
-    pk = parse_id(user_id)
-    target = TenantUser.objects.filter(pk=pk).first() if pk is not None else None
     try:
-        if target is None:
-            raise services.UserNotFound("User not found")
+        target = user_by_raw_id(user_id)
         services.delete_user(target.pk, actor=Actor.of(me))
     except services.AccountError as exc:
         return _refuse(request, me, str(exc), exc.status)

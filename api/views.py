@@ -13,13 +13,13 @@ from accounts import services
 from accounts.audit import Actor
 from accounts.authentication import TenantSessionAuthentication, TenantTokenAuthentication
 from accounts.models import AuthToken, TenantUser
-from accounts.selectors import events_page, settings_document, user_json
+from accounts.selectors import events_page, settings_document, user_by_raw_id, user_json
 from accounts.token_views import TokenExchangeView
 from api import openapi as doc
 from api.errors import error_response
 from api.permissions import IsTenantUser, ReadOrTenantAdmin, RequiresFeature, TenantAdminOnly, TenantRateThrottle
 from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
-from api.validation import CredentialsSerializer, pagination_params, parse_id
+from api.validation import CredentialsSerializer, pagination_params
 from tenants.selectors import tenant_profile
 
 
@@ -33,14 +33,6 @@ class TenantView(APIView):
             detail = {exc.field: [str(exc)]} if exc.field else None
             return error_response(str(exc), exc.status, **({"detail": detail} if detail else {}))
         return super().handle_exception(exc)
-
-
-def _user_or_404(user_id: str) -> TenantUser:
-    pk = parse_id(user_id)
-    user = TenantUser.objects.filter(pk=pk).first() if pk is not None else None
-    if user is None:
-        raise services.UserNotFound("User not found")
-    return user
 
 
 class TenantProfileView(TenantView):
@@ -94,7 +86,7 @@ class UserCollectionView(TenantView):
 class UserDetailView(TenantView):
     @extend_schema(operation_id="users_get", responses=doc.UserSerializer)
     def get(self, request, user_id: str):
-        return Response(user_json(_user_or_404(user_id)))
+        return Response(user_json(user_by_raw_id(user_id)))
 
     @extend_schema(
         operation_id="users_update",
@@ -102,7 +94,7 @@ class UserDetailView(TenantView):
         responses={200: doc.UserSerializer, 409: doc.error("Would leave no admin.")},
     )
     def patch(self, request, user_id: str):
-        user = _user_or_404(user_id)
+        user = user_by_raw_id(user_id)
         serializer = UserUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         updated = services.update_user(user.pk, serializer.validated_data, actor=Actor.of(request.user))
@@ -113,7 +105,7 @@ class UserDetailView(TenantView):
         responses={204: None, 409: doc.error("Would leave no admin.")},
     )
     def delete(self, request, user_id: str):
-        services.delete_user(_user_or_404(user_id).pk, actor=Actor.of(request.user))
+        services.delete_user(user_by_raw_id(user_id).pk, actor=Actor.of(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

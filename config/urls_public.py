@@ -4,7 +4,6 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.errors import not_found, server_error  # noqa: F401 - Django looks these names up here
 from config.routing import route
 from tenants import api, views
 
