@@ -56,6 +56,42 @@ def discard_broken_connections() -> None:
                 conn.close()
 
 
+def transaction_depths() -> dict[str, int]:
+    """How many atomic blocks each of this thread's connections has open."""
+    return {conn.alias: len(conn.atomic_blocks) for conn in connections.all(initialized_only=True)}
+
+
+def drop_leaked_transactions(depths_before: dict[str, int]) -> list[str]:
+    """Close connections that leave a request inside more atomic blocks than they entered it with.
+
+    When the server dies in the middle of a transaction, Django's atomic bookkeeping can
+    end up believing a block is still open on a connection that is already closed; from
+    then on that thread refuses to reconnect ("the connection is closed") for every
+    request it serves. No transaction may outlive the request that began it, so the
+    request boundary is where the bookkeeping is put right and the connection dropped.
+    """
+    dropped = []
+    for conn in connections.all(initialized_only=True):
+        before = depths_before.get(conn.alias, 0)
+        leaked = len(conn.atomic_blocks) > before or (conn.in_atomic_block and before == 0)
+        if not leaked:
+            continue
+        conn.atomic_blocks.clear()
+        conn.savepoint_ids.clear()
+        conn.in_atomic_block = False
+        conn.needs_rollback = False
+        conn.commit_on_exit = True
+        conn.closed_in_transaction = False
+        try:
+            conn.close()
+        except DATABASE_ERRORS:
+            conn.connection = None
+        dropped.append(conn.alias)
+    if dropped:
+        db_log.warning("dropped connections left inside a transaction after a request: %s", ", ".join(dropped))
+    return dropped
+
+
 def note_database_unavailable(request, exc: BaseException) -> None:
     discard_broken_connections()
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -217,7 +217,9 @@ def judge(load: Load, outages: list[Outage]) -> dict[str, object]:
             problems.append(f"stopping/starting: {record.operation} answered {record.status} {record.body}")
     for record in normal:
         if not 200 <= record.status < 300:
-            problems.append(f"up: {record.operation} answered {record.status} {record.body}")
+            since = [round(record.started - o.ready, 2) for o in outages if o.ready <= record.started]
+            when = f"{since[-1]} s after the server was ready again" if since else "before the first outage"
+            problems.append(f"up ({when}): {record.operation} answered {record.status} {record.body}")
     return {
         "requests": len(load.records),
         "requests_during_outage": len(during),

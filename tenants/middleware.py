@@ -16,10 +16,12 @@ from django.shortcuts import render
 from api.errors import (
     RETRY_AFTER_SECONDS,
     UNAVAILABLE_MESSAGE,
+    drop_leaked_transactions,
     is_api_path,
     is_database_unavailable,
     json_error,
     note_database_unavailable,
+    transaction_depths,
 )
 from tenants.cache import tenant_by_host, tenant_by_id
 
@@ -233,6 +235,8 @@ class DatabaseUnavailableMiddleware:
     into a 500 before an outer middleware sees it, so this one learns of it from
     ``got_request_exception`` and swaps that 500 for a 503. View exceptions arrive
     through ``process_exception``; DRF views have their own handler (api.errors).
+    After every request it also drops a connection whose transaction bookkeeping a
+    database failure left open (``drop_leaked_transactions``), so a thread recovers.
     """
 
     def __init__(self, get_response) -> None:
@@ -240,7 +244,11 @@ class DatabaseUnavailableMiddleware:
         got_request_exception.connect(_remember_database_failure, dispatch_uid="saas-database-unavailable")
 
     def __call__(self, request):
-        response = self.get_response(request)
+        depths = transaction_depths()
+        try:
+            response = self.get_response(request)
+        finally:
+            drop_leaked_transactions(depths)
         failure = getattr(request, "database_failure", None)
         if failure is not None and response.status_code == 500:
             note_database_unavailable(request, failure)

@@ -112,3 +112,54 @@ def test_dead_persistent_connection_is_replaced(committed_db, keys) -> None:
     second = client.get("/api/me")
     assert second.status_code == 200
     assert second.json()["id"] == "acme"
+
+
+def test_a_transaction_left_open_by_a_dying_request_does_not_poison_the_thread(committed_db, keys, monkeypatch):
+    """A request that loses its server inside a transaction, leaving Django's bookkeeping open, is cleaned up.
+
+    Without the clean-up every later request of this thread either fails with "the connection
+    is closed" or runs inside a transaction that never commits.
+    """
+    from django.db import transaction
+
+    from api import views
+    from tenants import services
+
+    committed_db.append("leaky")
+    services.provision_tenant(
+        tenant_id="leaky", name="Leaky", admin={"username": "lea", "name": "Lea", "password": "leaky-pass-1"}
+    )
+    services.update_tenant("leaky", {"rate_limit_per_minute": 0})
+    token = JsonClient(tenant="leaky").post("/api/auth/token", {"username": "lea", "password": "leaky-pass-1"})
+    client = _client(token=token.json()["token"], tenant="leaky")
+
+    def dies_inside_a_transaction(self, request):
+        transaction.atomic().__enter__()  # never exited, as when the failure hits Django's own bookkeeping
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        killer = connection.copy()
+        try:
+            with killer.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        finally:
+            killer.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    monkeypatch.setattr(views.AnalyticsView, "get", dies_inside_a_transaction)
+    services.update_tenant("leaky", {"features": ["api", "analytics"]})
+    _assert_unavailable(client.get("/api/analytics"))
+    assert connection.in_atomic_block is False
+
+    assert client.get("/api/me").status_code == 200
+    created = client.post("/api/users", {"name": "After the storm"})
+    assert created.status_code == 201
+    # Committed for real: another connection sees it.
+    other = connection.copy()
+    try:
+        with other.cursor() as cursor:
+            cursor.execute('SELECT count(*) FROM "leaky".accounts_tenantuser WHERE name = %s', ["After the storm"])
+            assert cursor.fetchone()[0] == 1
+    finally:
+        other.close()
