@@ -5,6 +5,10 @@ the schema describes: no 5xx, a documented status code and shape, JSON errors. E
 case runs in a savepoint that is rolled back, so one case's writes (a revoked token,
 a deleted user, a provisioned tenant) never change the next case's starting point.
 The number of examples is bounded so that CI stays fast.
+
+Beyond what the schema allows, every operation also gets what an attacker sends: NUL bytes
+in every string it carries, JSON bodies nested thousands of levels deep, and ``?format=``
+values no renderer knows. Those must be refused with a documented 4xx, never a 5xx.
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ from django.db import close_old_connections, transaction
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from drf_spectacular.settings import spectacular_settings
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core import NotSet
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 pytestmark = pytest.mark.django_db
 
 EXAMPLES_PER_OPERATION_AND_MODE = 15
+HOSTILE_EXAMPLES_PER_OPERATION_AND_KIND = 5
 EXAMPLES_RUN: list[int] = []
 
 
@@ -35,6 +42,12 @@ def _load_schema():
     loaded = schemathesis.openapi.from_dict(json.loads(OpenApiJsonRenderer().render(document)))
     loaded.app = get_wsgi_application()
     return loaded
+
+
+def _fixed_headers(operation, keys) -> dict[str, str]:
+    if operation.path.startswith("/api/"):
+        return {"X-Tenant-ID": "acme", "Authorization": f"Token {keys.alice}"}
+    return {"Authorization": f"Token {keys.admin}"}
 
 
 SCHEMA = _load_schema()
@@ -60,10 +73,7 @@ def test_the_served_schema_is_the_fuzzed_one(anon):
 @pytest.mark.parametrize("label", OPERATIONS)
 def test_api_answers_as_its_schema_says(label, mode, keys):
     operation = SCHEMA.find_operation_by_label(label)
-    if operation.path.startswith("/api/"):
-        fixed = {"X-Tenant-ID": "acme", "Authorization": f"Token {keys.alice}"}
-    else:
-        fixed = {"Authorization": f"Token {keys.admin}"}
+    fixed = _fixed_headers(operation, keys)
 
     # Our validation is stricter than a schema can say (reserved ids, unique usernames, IANA zones), so
     # "a schema-valid request must be accepted" does not hold; every other check does.
@@ -88,6 +98,69 @@ def test_api_answers_as_its_schema_says(label, mode, keys):
     except Unsatisfiable:
         # Nothing to make invalid: the operation takes no parameters and no body.
         assert mode is GenerationMode.NEGATIVE
+
+
+# --- What the schema does not allow, but an attacker sends ---------------------------------------
+
+UNKNOWN_FORMATS = ["xyz", "openapi", "yaml", "html", "json\x00", "", "a" * 300]
+
+
+def _with_nul(value: object) -> object:
+    """``value`` with a NUL byte in every string, keys of objects included."""
+    if isinstance(value, str):
+        return value[: len(value) // 2] + "\x00" + value[len(value) // 2 :]
+    if isinstance(value, dict):
+        return {_with_nul(key): _with_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_nul(item) for item in value]
+    return value
+
+
+def _nested(depth: int, leaf: object) -> object:
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"name": value}
+    return value
+
+
+def _make_hostile(case, kind: str, fmt: str) -> None:
+    if kind == "nul":
+        case.path_parameters = _with_nul(case.path_parameters or {})
+        case.query = {**_with_nul(case.query or {}), "q": "\x00"}
+        if not isinstance(case.body, NotSet):
+            case.body = _with_nul(case.body)
+    elif kind == "deep":
+        case.body = _nested(3000, case.body if isinstance(case.body, (dict, list, str, int)) else "x")
+        case.media_type = "application/json"
+    elif kind == "format":
+        case.query = {**(case.query or {}), "format": fmt}
+
+
+@pytest.mark.parametrize("kind", ["nul", "deep", "format"])
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_hostile_inputs_get_a_documented_4xx(label, kind, keys):
+    operation = SCHEMA.find_operation_by_label(label)
+    fixed = _fixed_headers(operation, keys)
+    takes_a_body = operation.body is not None and len(operation.body) > 0
+
+    @settings(
+        max_examples=HOSTILE_EXAMPLES_PER_OPERATION_AND_KIND,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE), fmt=st.sampled_from(UNKNOWN_FORMATS))
+    def check(case, fmt):
+        EXAMPLES_RUN.append(1)
+        _make_hostile(case, kind, fmt)
+        with transaction.atomic():
+            response = case.call_and_validate(headers=fixed, excluded_checks=[positive_data_acceptance])
+            transaction.set_rollback(True)
+        if kind != "deep" or takes_a_body:
+            assert 400 <= response.status_code < 500, (response.status_code, response.text[:200])
+
+    check()
 
 
 def test_report_fuzzed_examples():
