@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.loader import MigrationLoader
@@ -316,3 +317,10 @@ def test_a_runpython_migration_of_the_app_runs_in_each_schema_through_the_execut
             assert list(Note.objects.values_list("title", flat=True)) == [title.upper()]
     ours = dict(call for call in migration_paths if call[0] in ("acme", "globex", *titles))
     assert ours == dict.fromkeys(["acme", "globex", *titles], "executor")
+
+
+def test_only_the_test_settings_install_the_example_app():
+    from config import settings as production
+
+    assert "tests.example_app" in settings.TENANT_APPS
+    assert "tests.example_app" not in production.TENANT_APPS + production.INSTALLED_APPS
