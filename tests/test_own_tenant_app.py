@@ -21,8 +21,8 @@ from django.db.migrations.loader import MigrationLoader
 from django.test.utils import override_settings
 from django_tenants.utils import schema_context
 
-from accounts import audit
 from accounts.models import TenantUser
+from core import audit
 from tenants import migrator, services
 from tenants.migrator import migrations_fingerprint
 from tenants.models import Tenant

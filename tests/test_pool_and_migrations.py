@@ -92,7 +92,7 @@ def test_a_failed_provisioning_gives_its_schema_back(committed_db, monkeypatch):
         assert claim_pooled_schema(tenant.schema_name)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "create_tenant_schema", fail_after_claim)
+    monkeypatch.setattr(services, "create_schema", fail_after_claim)
     committed_db.append("unlucky")
     with pytest.raises(RuntimeError):
         services.provision_tenant(tenant_id="unlucky", name="Unlucky")
@@ -130,7 +130,7 @@ def test_parallel_creates_take_distinct_pool_schemas(committed_db):
 def unapply_accounts(schema: str) -> None:
     """Put a schema back to before the accounts app: its tables gone, its migrations unrecorded.
 
-    The same for every app whose migrations build on accounts' (the test settings' example app).
+    The same for every app whose migrations build on accounts' (core's audit trail, the example app).
     """
     graph = MigrationLoader(None, ignore_no_migrations=True).graph
     labels = sorted({app for app, _ in graph.backwards_plan(("accounts", "0001_initial"))})

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from accounts import audit
 from accounts.models import TenantUser
+from core import audit
 from tests.example_app.models import Note
 
 
