@@ -70,9 +70,10 @@ class SettingsUpdateSerializer(StrictSerializer):
     display_name = StrictCharField(required=False, max_length=100, allow_blank=True)
     timezone = StrictCharField(required=False, max_length=64)
     theme_color = StrictCharField(required=False, max_length=7)
-    max_users = serializers.JSONField(required=False)
-    features = serializers.JSONField(required=False)
-    rate_limit_per_minute = serializers.JSONField(required=False)
+    # Any value, null included: the service refuses every one of them with the same 403.
+    max_users = serializers.JSONField(required=False, allow_null=True)
+    features = serializers.JSONField(required=False, allow_null=True)
+    rate_limit_per_minute = serializers.JSONField(required=False, allow_null=True)
 
     def validate_theme_color(self, value: str) -> str:
         if not is_hex_color(value):

@@ -8,8 +8,6 @@ through here, so the rules hold and the audit trail is written on every path.
 
 from __future__ import annotations
 
-import zoneinfo
-
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -29,6 +27,7 @@ from accounts.models import AuthToken, Role, TenantUser, WorkspaceSettings
 from core import audit
 from core.audit import SYSTEM, Actor
 from core.errors import ServiceError
+from core.validation import iana_time_zones
 from tenants import services as tenant_services
 from tenants.models import Tenant
 from tenants.selectors import lock_tenant
@@ -184,7 +183,8 @@ def issue_token(user: TenantUser, name: str = "api", *, replace: bool = False) -
 
 
 def validate_timezone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    """An IANA name from the tzdata package's list (``localtime`` or ``Factory`` are no place's time)."""
+    if value not in iana_time_zones():
         raise InvalidAccountInput(
             f"Invalid timezone: unknown time zone '{value[:64]}', use an IANA name such as Europe/Paris", "timezone"
         )

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,7 +20,6 @@ from accounts import selectors, services
 from accounts.access import is_tenant_admin, tenant_user
 from accounts.inputs import EDITABLE_SETTINGS, SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
 from accounts.models import Role, TenantUser
-from accounts.throttling import LoginRateThrottle
 from core.audit import Actor
 from core.errors import ServiceError, first_error
 
@@ -29,22 +27,9 @@ from core.errors import ServiceError, first_error
 SHOWN_USERS = 200
 
 
-class ThrottledLoginView(auth_views.LoginView):
-    """Django's sign-in form, with the API's login throttle; on a tenant schema only TenantUserBackend answers."""
+class TenantLoginView(auth_views.LoginView):
+    """Django's sign-in form; on a tenant schema only TenantUserBackend answers, after the sign-in throttle."""
 
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        throttle = LoginRateThrottle()
-        if not throttle.allow_request(request, self):
-            wait = int(throttle.wait() or 60)
-            # Show the message without validating the form: validating would check the password.
-            form = self.get_form()
-            form._errors, form.cleaned_data = ErrorDict(), {}
-            form.add_error(None, f"Too many sign-in attempts. Try again in {wait} seconds.")
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
-
-
-class TenantLoginView(ThrottledLoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
     next_page = "dashboard"

@@ -70,14 +70,18 @@ SECURITY_SCHEMES = [
 # --- Operations ----------------------------------------------------------------------------
 
 ERROR_WHY = {
-    400: "Invalid JSON or fields; on tenant routes also a missing or mismatched X-Tenant-ID header.",
+    400: (
+        "Invalid JSON or fields; a malformed request (a Host not allowed, a NUL byte in the URL, a header or a "
+        "cookie, more than 1,000 query parameters, an unknown ?format=); on tenant routes also a missing or "
+        "mismatched X-Tenant-ID header."
+    ),
     401: "No credentials, or bad ones.",
     403: "Not allowed; on tenant routes also a suspended tenant.",
     404: "Not found; on tenant routes also an unknown tenant.",
     409: "Conflict with the current state.",
     413: "Request body over the size limit.",
     415: "Body not application/json.",
-    429: "Too many requests: the tenant's plan rate limit, or the login throttle (see Retry-After).",
+    429: "Too many requests: the tenant's plan rate limit, or the sign-in throttle (see Retry-After).",
     503: "The database is out of reach for the moment (see Retry-After).",
 }
 BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -106,13 +110,14 @@ class ProjectAutoSchema(AutoSchema):
         return parameters
 
     def _error_codes(self) -> set[int]:
-        codes: set[int] = {503}
+        # Any request can be malformed (core.middleware.MalformedRequestMiddleware, ?format=).
+        codes: set[int] = {400, 503}
         allows_anyone = any(isinstance(permission, AllowAny) for permission in self.view.get_permissions())
         if not allows_anyone:
             codes |= {401, 403}
         if self._is_tenant_route():
             codes |= {400, 403, 404}
-        if self.view.get_throttles():
+        if self.view.get_throttles() or (getattr(self.view, "signs_in", False) and self.method == "POST"):
             codes.add(429)
         if self.method in BODY_METHODS:
             codes.add(413)
@@ -121,12 +126,7 @@ class ProjectAutoSchema(AutoSchema):
                 codes |= {400, 415}
         if "{" in self.path:
             codes.add(404)
-        if self._is_paged():
-            codes.add(400)  # a limit or offset out of range
         return codes
-
-    def _is_paged(self) -> bool:
-        return self.method == "GET" and self._get_paginator() is not None and self._is_list_view()
 
     def get_paginated_name(self, serializer_name: str) -> str:
         return f"{serializer_name}List"

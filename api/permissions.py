@@ -60,11 +60,14 @@ class RequiresFeature(BasePermission):
 
 
 class TenantRateThrottle(BaseThrottle):
-    """The tenant's plan rate limit, shared by all its users and all worker processes."""
+    """The tenant's plan rate limit, shared by all its users and all worker processes.
+
+    A request signed in by session was counted already, with the pages, by
+    ``tenants.middleware.TenantRateLimitMiddleware``; it is not counted twice.
+    """
 
     def allow_request(self, request: Request, view: object) -> bool:
-        tenant = request.tenant
-        decision = ratelimit.hit(tenant.id, tenant.limits.rate_limit_per_minute)
+        decision = ratelimit.count_tenant_request(request._request)
         self.retry_after = decision.retry_after
         return decision.allowed
 

@@ -55,6 +55,10 @@ class TenantViewSet(PlatformViewSet):
             raise TenantNotFound()
         return tenant
 
+    def get_object(self) -> Tenant:
+        # DRF's OPTIONS metadata asks for the object of PUT routes (suspend, activate).
+        return self.tenant()
+
     def paged_tenant_id(self) -> str:
         return self.kwargs["tenant_id"]
 

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from accounts.inputs import FirstAdminSerializer
 from accounts.models import Role
+from core.models import AuditEvent
 from core.validation import StrictCharField, StrictIntegerField, StrictSerializer
 
 # --- Fields -----------------------------------------------------------------------------
@@ -67,6 +68,21 @@ class EventSerializer(serializers.Serializer):
     target = serializers.CharField()
     before = serializers.JSONField(allow_null=True)
     after = serializers.JSONField(allow_null=True)
+
+
+class TenantEventActorSerializer(EventActorSerializer):
+    """The actor as a tenant sees it: the platform's staff are "platform", never a person's name."""
+
+    name = serializers.SerializerMethodField()
+
+    def get_name(self, event: AuditEvent) -> str:
+        return "platform" if event.actor_kind == "platform" else event.actor
+
+
+class TenantEventSerializer(EventSerializer):
+    """An event in the tenant's own trail (``/api/events``); staff see the names (``/admin/tenants/{id}/events``)."""
+
+    actor = TenantEventActorSerializer(source="*")
 
 
 # --- Tenants -----------------------------------------------------------------------------

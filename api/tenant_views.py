@@ -16,10 +16,10 @@ from api.pagination import ListPage
 from api.permissions import IsTenantUser, ReadOrTenantAdmin, RequiresFeature, TenantAdminOnly, TenantRateThrottle
 from api.serializers import (
     AnalyticsSerializer,
-    EventSerializer,
     ExportSerializer,
     SettingsSerializer,
     SettingsUpdatedSerializer,
+    TenantEventSerializer,
     TenantProfileSerializer,
     UserSerializer,
 )
@@ -53,6 +53,11 @@ class ProfileViewSet(TenantViewSet):
 
 class SettingsViewSet(TenantViewSet):
     singleton = True
+    serializer_class = SettingsUpdateSerializer  # the browsable API's form for PUT
+
+    def get_object(self) -> object:
+        # DRF's OPTIONS metadata and the browsable API ask for the object of a PUT route.
+        return selectors.get_workspace_settings()
 
     @extend_schema(operation_id="settings_get", responses=SettingsSerializer)
     def retrieve(self, request: Request) -> Response:
@@ -120,6 +125,7 @@ class TokenViewSet(TokenExchangeViewSet):
 
     authentication_classes = [TenantTokenAuthentication]
     holder_permission = IsTenantUser
+    throttle_classes = [TenantRateThrottle]  # revoking counts against the plan; signing in does not
 
     def can_hold_token(self, user: object) -> bool:
         return isinstance(user, TenantUser)
@@ -174,9 +180,9 @@ class EventViewSet(TenantViewSet):
 
     permission_classes = [TenantAdminOnly]
     pagination_class = ListPage.of("events", tenant=True)
-    serializer_class = EventSerializer
+    serializer_class = TenantEventSerializer
 
     @extend_schema(operation_id="tenant_events")
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(selectors.audit_events())
-        return self.get_paginated_response(EventSerializer(page, many=True).data)
+        return self.get_paginated_response(TenantEventSerializer(page, many=True).data)

@@ -1,4 +1,7 @@
-"""The one way a username and password become an API token, for staff and tenant users alike."""
+"""The one way a username and password become an API token, for staff and tenant users alike.
+
+Sign-in attempts are throttled where the password is checked (``accounts.throttling``).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.inputs import CredentialsSerializer
-from accounts.throttling import LoginRateThrottle
 from api.serializers import TokenSerializer
 from api.validation import validated
 
 
 class TokenExchangeViewSet(viewsets.ViewSet):
-    """POST: username and password for a token (throttled). DELETE: revoke the token in use.
+    """POST: username and password for a token (429 over the sign-in throttle). DELETE: revoke the token in use.
 
     Subclasses say who may hold a token (``can_hold_token``), how a token is issued
     (``issue``), and the permission a holder needs to revoke one.
@@ -24,6 +26,8 @@ class TokenExchangeViewSet(viewsets.ViewSet):
 
     singleton = True
     holder_permission: type[BasePermission]
+    # Read by the OpenAPI description: POST may answer the sign-in throttle's 429.
+    signs_in = True
 
     def can_hold_token(self, user: object) -> bool:
         raise NotImplementedError
@@ -32,7 +36,8 @@ class TokenExchangeViewSet(viewsets.ViewSet):
         raise NotImplementedError
 
     def get_throttles(self) -> list:
-        return [LoginRateThrottle()] if self.request.method == "POST" else []
+        # Signing in is anonymous: it must not spend a tenant's plan limit (anyone could).
+        return [] if self.request.method == "POST" else super().get_throttles()
 
     def get_permissions(self) -> list:
         return [AllowAny()] if self.request.method == "POST" else [self.holder_permission()]

@@ -8,13 +8,16 @@ from api.urls import platform_urlpatterns
 from core.routing import route
 from tenants import views
 
+handler400 = "core.errors.bad_request"
+handler403 = "core.errors.permission_denied"
 handler404 = "core.errors.not_found"
 handler500 = "core.errors.server_error"
 
 urlpatterns = [
     *platform_urlpatterns,
     route(r"api/schema", SpectacularAPIView.as_view(), name="api-schema"),
-    route(r"api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # A page: no OPTIONS metadata (it has no JSON renderer to show it with).
+    route(r"api/docs", SpectacularSwaggerView.as_view(url_name="api-schema", metadata_class=None), name="api-docs"),
     path("django-admin/", admin.site.urls),
     path("", views.public_home, name="public-home"),
 ]

@@ -1,10 +1,13 @@
 """URLs of a tenant (its subdomain, or the public host with X-Tenant-ID)."""
 
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as pages
 from api.urls import tenant_urlpatterns
 
+handler400 = "core.errors.bad_request"
+handler403 = "core.errors.permission_denied"
 handler404 = "core.errors.not_found"
 handler500 = "core.errors.server_error"
 
@@ -18,10 +21,11 @@ urlpatterns = [
                 [
                     path(
                         "login/",
-                        pages.ThrottledLoginView.as_view(template_name="rest_framework/login.html"),
+                        auth_views.LoginView.as_view(template_name="rest_framework/login.html"),
                         name="login",
                     ),
-                    path("logout/", pages.TenantLogoutView.as_view(next_page=None), name="logout"),
+                    # Back to ?next= (the browsable API sends it), else to the sign-in page.
+                    path("logout/", pages.TenantLogoutView.as_view(), name="logout"),
                 ],
                 "rest_framework",
             )

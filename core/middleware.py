@@ -1,4 +1,5 @@
-"""Request plumbing that knows no tenant rule: trusted proxies, the body size limit, the request log."""
+"""Request plumbing that knows no tenant rule: trusted proxies, malformed requests, the body size limit,
+refusals raised outside DRF, the request log."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse
 
-from core.errors import json_error
+from core.errors import Invalid, client_error, refusal_response
 
 request_log = logging.getLogger("saas.request")
 
@@ -52,6 +55,65 @@ class TrustedProxyMiddleware:
         return self.get_response(request)
 
 
+class MalformedRequestMiddleware:
+    """400 for a request no part of the project should ever read: refused before anything parses it.
+
+    - a Host that is not allowed (or empty, or not a host name at all);
+    - a NUL byte in the path, the query string, a header or a cookie: PostgreSQL refuses NUL
+      in text, so such a value would fail wherever it reached the database (a session key, a
+      filter, an id), and no honest client sends one;
+    - more query parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS.
+
+    The answer is JSON on API routes and a page for a person in a browser, as every error.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        problem = self.problem(request)
+        if problem is not None:
+            return refusal_response(request, Invalid(problem))
+        return self.get_response(request)
+
+    @staticmethod
+    def problem(request: HttpRequest) -> str | None:
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return "Invalid Host header"
+        if "\x00" in request.path_info or b"\x00" in unquote_to_bytes(request.META.get("QUERY_STRING", "")):
+            return "Invalid request: NUL byte in the URL"
+        for name, value in request.META.items():
+            if (name.startswith("HTTP_") or name == "CONTENT_TYPE") and isinstance(value, str) and "\x00" in value:
+                header = name.removeprefix("HTTP_").replace("_", "-").title()
+                return f"Invalid request: NUL byte in the {header} header"
+        try:
+            request.GET  # noqa: B018 (parsing the query string is the check)
+        except TooManyFieldsSent:
+            return f"Too many query parameters (at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS})"
+        return None
+
+
+class RefusalMiddleware:
+    """A client's error raised by a view outside DRF (a page, the Django admin) answers as that error.
+
+    A ``ServiceError`` that escapes a page (the sign-in throttle's, raised from the middle of
+    Django's sign-in form), or a value the database refused, becomes its 4xx page (JSON on
+    API routes) instead of a 500. DRF views have their own handler (``core.errors``).
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        refusal = client_error(exception)
+        return refusal_response(request, refusal) if refusal is not None else None
+
+
 class BodySizeLimitMiddleware:
     """413 for bodies over MAX_REQUEST_BODY_BYTES, before anything reads them."""
 
@@ -63,9 +125,11 @@ class BodySizeLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return json_error("Invalid Content-Length header", 400)
+            length = -1
+        if length < 0:
+            return refusal_response(request, Invalid("Invalid Content-Length header"))
         if length > self.limit:
-            return json_error(f"Request body too large (limit {self.limit} bytes)", 413)
+            return refusal_response(request, Invalid(f"Request body too large (limit {self.limit} bytes)", status=413))
         return self.get_response(request)
 
 

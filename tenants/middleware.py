@@ -1,4 +1,4 @@
-"""Tenant resolution: the one place a request is given its tenant and its schema."""
+"""Tenant resolution: the one place a request is given its tenant and its schema; the plan's rate limit on pages."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 from core.errors import error_response, json_error
+from tenants.ratelimit import count_tenant_request
 from tenants.selectors import get_tenant, tenant_for_host
 
 TENANT_HEADER = "X-Tenant-ID"
@@ -124,4 +125,34 @@ class TenantResolutionMiddleware:
 
     def _public(self, request: HttpRequest) -> HttpResponse:
         request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+        return self.get_response(request)
+
+
+RATE_LIMITED = (
+    "Your workspace has made more requests this minute than its plan allows. "
+    "Wait a little and try again; if this keeps happening, ask the platform for a larger plan."
+)
+
+
+class TenantRateLimitMiddleware:
+    """The plan's requests per minute count every request of a signed-in user of the tenant, pages included.
+
+    Runs after authentication, for the session's user; an API request signed in by token is
+    counted by the API's throttle instead (``api.permissions.TenantRateThrottle``), and a
+    request is never counted twice (``tenants.ratelimit.count_tenant_request``). Static files
+    are served before this middleware and never count. Anonymous requests do not count:
+    strangers must not be able to spend a tenant's requests.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if getattr(request, "tenant", None) is not None and user is not None and user.is_authenticated:
+            decision = count_tenant_request(request)
+            if not decision.allowed:
+                response = error_response(request, 429, "Rate limit exceeded", "Too many requests", RATE_LIMITED)
+                response["Retry-After"] = str(decision.retry_after)
+                return response
         return self.get_response(request)

@@ -75,14 +75,18 @@ class StaffToken(HashedToken):
 
 
 class RateLimitCounter(models.Model):
-    """Requests of one tenant in one fixed window; used when no REDIS_URL is set."""
+    """Requests counted under one key in one fixed window; used when no REDIS_URL is set.
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    Keys: a tenant's id for its plan's rate limit, ``signin:...`` for the sign-in throttle.
+    """
+
+    key = models.CharField(max_length=200)
     window_start = models.BigIntegerField(help_text="Unix time of the window's first second")
+    expires_at = models.BigIntegerField(db_index=True, help_text="Unix time the window ends")
     hits = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "window_start"], name="one_counter_per_window")]
+        constraints = [models.UniqueConstraint(fields=["key", "window_start"], name="one_counter_per_key_and_window")]
 
     def __str__(self) -> str:
-        return f"{self.tenant_id}@{self.window_start}: {self.hits}"
+        return f"{self.key}@{self.window_start}: {self.hits}"

@@ -23,7 +23,7 @@ from django_tenants.utils import schema_context
 
 from accounts.models import TenantUser
 from accounts.services import issue_token
-from tenants.models import Domain, StaffToken, Tenant
+from tenants.models import Domain, RateLimitCounter, StaffToken, Tenant
 
 DEMO_PASSWORD = "demo-pass-2024"
 
@@ -154,12 +154,23 @@ def committed_db(django_db_setup, django_db_blocker, keys) -> Iterator[list[str]
         finally:
             for tenant_id in created:
                 drop_tenant(tenant_id)
+            # Committed counts (sign-in attempts, tenants' requests) must not follow the test.
+            RateLimitCounter.objects.all().delete()
             connections.close_all()
 
 
 @pytest.fixture(autouse=True)
+def _one_counting_window(monkeypatch):
+    """Rate limits and the sign-in throttle count in fixed windows: every test runs inside one window,
+    never across a window's end (tests that move the clock set their own)."""
+    from tenants import ratelimit
+
+    monkeypatch.setattr(ratelimit, "now", lambda: 1_900_000_020.0)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Login throttles count in the cache; every test starts with none spent."""
+    """Nothing a test put in the cache reaches the next one."""
     from django.core.cache import cache
 
     cache.clear()

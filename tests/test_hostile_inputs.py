@@ -122,6 +122,10 @@ def _samples(pattern: str) -> dict[str, str]:
 
 
 def _methods(callback: Callable) -> tuple[str, ...]:
+    actions = getattr(callback, "actions", None)
+    if actions:  # a DRF viewset's route: the methods its router mapped, and OPTIONS (and HEAD with GET)
+        methods = [method.upper() for method in actions]
+        return (*methods, "OPTIONS", *(["HEAD"] if "GET" in methods else []))
     view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
     if view_class is None:
         # A function view (the admin's, the tenant's forms): pages take GET and POST.
@@ -308,6 +312,7 @@ class Hostile:
     name: str
     change: Callable[[Shot, Route], None]
     needs_body: bool = False
+    browser: bool = False  # asks for HTML: on API routes DRF's browsable API answers, a page by design
 
 
 def _form(pairs: list[tuple[str, str]]) -> bytes:
@@ -330,6 +335,9 @@ HOSTILE_INPUTS = [
     Hostile("Authorization not ASCII", _set_header("Authorization", "Token ÿþé")),
     Hostile("Authorization many parts", _set_header("Authorization", "Token a b c")),
     Hostile("Accept with NUL", _set_header("Accept", "application/json\x00")),
+    Hostile("Accept text/html, as a browser", _set_header("Accept", "text/html,*/*;q=0.8"), browser=True),
+    Hostile("Accept of nothing known", _set_header("Accept", "application/xml")),
+    Hostile("?format=api, the browsable API", _query("format=api"), browser=True),
     Hostile("Content-Type with NUL", _body(b"{}", "application/json\x00")),
     Hostile("Content-Type unknown charset", _body(b'{"name": "x"}', "application/json; charset=nope"), True),
     Hostile("Content-Type utf-32", _body(b'{"name": "x"}', "application/json; charset=utf-32"), True),
@@ -468,14 +476,15 @@ def _plan(routes: list[Route]) -> list[tuple[Route, str, Hostile | None]]:
     return plan
 
 
-def _problems(route: Route, method: str, response, written: list[str]) -> list[str]:
+def _problems(route: Route, method: str, hostile: Hostile | None, response, written: list[str]) -> list[str]:
     problems = []
     status = response.status_code
     if status >= 500:
         problems.append(f"{status}")
     body = b"" if method == "HEAD" else b"".join(response) if response.streaming else response.content
     documentation = route.path.startswith(("/api/schema", "/api/docs")) and status < 400
-    if route.is_api and body and not documentation:
+    browsable = hostile is not None and hostile.browser and response.get("Content-Type", "").startswith("text/html")
+    if route.is_api and body and not documentation and not browsable:
         if not response.get("Content-Type", "").startswith("application/json"):
             problems.append(f"{status} not JSON ({response.get('Content-Type')}): {body[:80]!r}")
         elif status >= 400:
@@ -538,7 +547,7 @@ def test_hostile_inputs_on_every_route(keys):
         statuses[response.status_code // 100 * 100] += 1
         if hostile is None:
             plain[(route.tenant, route.path, method)] = response.status_code
-        for problem in _problems(route, method, response, written):
+        for problem in _problems(route, method, hostile, response, written):
             failures.append(f"{method} {route.path} [{hostile.name if hostile else 'plain'}]: {problem}")
     print(f"\nhostile sweep: {len(plan)} requests over {len(routes)} routes; by status class {dict(statuses)}")
     # The identities really sign in: the plain requests get in.

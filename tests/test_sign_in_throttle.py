@@ -23,12 +23,13 @@ def attempt(way: str, username: str, password: str, address: str = "203.0.113.7"
     """One sign-in attempt by ``way``, from ``address``."""
     credentials = {"username": username, "password": password}
     if way == "django admin":
-        client = JsonClient(REMOTE_ADDR=address)
+        client = JsonClient(REMOTE_ADDR=address, HTTP_ACCEPT="text/html")
         return client.post("/django-admin/login/", {**credentials, "next": "/django-admin/"}, content_type=FORM)
     if way == "staff token":
         return JsonClient(REMOTE_ADDR=address).post("/admin/auth/token", credentials)
     tenant_host = "globex.localhost" if username == "charlie" else "acme.localhost"
-    client = JsonClient(host=tenant_host, REMOTE_ADDR=address)
+    page = {"HTTP_ACCEPT": "text/html"} if way in ("tenant page", "browsable API") else {}
+    client = JsonClient(host=tenant_host, REMOTE_ADDR=address, **page)
     if way == "tenant page":
         return client.post("/login", credentials, content_type=FORM)
     if way == "browsable API":

@@ -1,6 +1,5 @@
 """Django REST framework and the OpenAPI description."""
 
-from config.settings.security import LOGIN_RATE
 from config.settings.tenancy import TENANT_BASE_DOMAIN
 
 REST_FRAMEWORK = {
@@ -8,7 +7,10 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only, and never nested deeper than the bodies need (core.validation).
+    "DEFAULT_PARSER_CLASSES": ["core.validation.StrictJSONParser"],
+    # An unknown ?format= is a 400 in JSON (core.http).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.http.StrictContentNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
@@ -16,7 +18,6 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     # Client addresses come from REMOTE_ADDR, which TrustedProxyMiddleware sets from trusted proxies only.
     "NUM_PROXIES": 0,
-    "DEFAULT_THROTTLE_RATES": {"login": LOGIN_RATE},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tenant platform API",

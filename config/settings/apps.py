@@ -36,6 +36,8 @@ MIDDLEWARE = [
     "core.middleware.RequestLogMiddleware",
     # Early, so that a database outage anywhere below answers 503 rather than 500.
     "core.outage.DatabaseUnavailableMiddleware",
+    # Before anything reads the request: a bad Host, NUL bytes, too many parameters are a 400 here.
+    "core.middleware.MalformedRequestMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "tenants.middleware.TenantResolutionMiddleware",
@@ -45,8 +47,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Once the user is known: the plan's requests per minute, pages included.
+    "tenants.middleware.TenantRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A client's error raised by a page or the Django admin answers as a 4xx, not a 500.
+    "core.middleware.RefusalMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls_tenant"

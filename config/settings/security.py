@@ -14,6 +14,8 @@ if PRODUCTION and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50 or len(set(
     raise ImproperlyConfigured("PRODUCTION needs SECRET_KEY: a random string of 50 characters or more")
 
 AUTHENTICATION_BACKENDS = [
+    # First: counts every sign-in attempt, whatever the way, and refuses it before a password is hashed.
+    "accounts.throttling.SignInThrottleBackend",
     "accounts.backends.PlatformStaffBackend",
     "accounts.backends.TenantUserBackend",
 ]
@@ -22,7 +24,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/django-admin/login/"
-# Sign-in attempts per client address (the token endpoints and the sign-in pages).
+# Sign-in attempts per account and, apart, per client address, by every way to sign in (accounts.throttling).
 LOGIN_RATE = env_str("LOGIN_RATE", "10/min")
 
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 256 * 1024)
