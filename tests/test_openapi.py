@@ -67,10 +67,12 @@ def test_security_schemes_per_side(schema):
     assert schemes["staffSession"]["in"] == "cookie"
     assert schema["paths"]["/api/users"]["get"]["security"] == [{"tenantToken": []}, {"tenantSession": []}]
     assert schema["paths"]["/admin/tenants"]["get"]["security"] == [{"staffToken": []}, {"staffSession": []}]
-    # Getting a token needs no credentials, and is throttled.
+    # Getting a token needs no credentials, and is throttled (the sign-in throttle); revoking a tenant's
+    # token counts against its plan's rate limit, revoking a staff token against nothing.
     assert "429" in schema["paths"]["/api/auth/token"]["post"]["responses"]
     assert "429" in schema["paths"]["/admin/auth/token"]["post"]["responses"]
-    assert "429" not in schema["paths"]["/api/auth/token"]["delete"]["responses"]
+    assert "429" in schema["paths"]["/api/auth/token"]["delete"]["responses"]
+    assert "429" not in schema["paths"]["/admin/auth/token"]["delete"]["responses"]
     assert {} in schema["paths"]["/api/auth/token"]["post"]["security"]
     assert {} in schema["paths"]["/admin/auth/token"]["post"]["security"]
 

@@ -8,10 +8,20 @@ by all worker processes: in the database, or in Redis when REDIS_URL is set.
 
 from __future__ import annotations
 
+import json
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.core.cache import cache
 
+from tests import test_two_workers
 from tests.conftest import DEMO_PASSWORD, JsonClient
+
+# The fixture "server": gunicorn with two worker processes on the test database.
+two_worker_server = test_two_workers.server
 
 pytestmark = pytest.mark.django_db
 
@@ -146,3 +156,30 @@ def test_refused_attempts_spend_no_password_hash(monkeypatch):
     for way in WAYS:
         attempt(way, ACCOUNT.get(way, "alice"), DEMO_PASSWORD)
     assert calls == []
+
+
+def test_two_worker_processes_share_the_count(committed_db, server):
+    """A real server with two worker processes: the eleventh attempt is refused whichever worker gets it."""
+    port, log = server
+    # The server counts in real one-minute windows: start well inside one.
+    if time.time() % 60 > 40:
+        time.sleep(61 - time.time() % 60)
+
+    def attempt_over_http(_: int) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/admin/auth/token",
+            data=json.dumps({"username": "admin", "password": "wrong-guess"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(attempt_over_http, range(16)))
+    assert sorted(statuses) == [401] * LIMIT + [429] * 6
+    pids = {line.split()[0] for line in log.read_text().splitlines() if "/admin/auth/token" in line}
+    assert len(pids) == 2, "the attempts did not reach both workers"
