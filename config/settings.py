@@ -3,7 +3,8 @@
 Variables: DATABASE_URL, REDIS_URL, SECRET_KEY, DEBUG, PRODUCTION, ALLOWED_HOSTS,
 TENANT_BASE_DOMAIN, PUBLIC_HOSTS, CORS_ALLOWED_ORIGINS, CSRF_TRUSTED_ORIGINS, TRUSTED_PROXIES,
 SECURE_SSL_REDIRECT, SECURE_COOKIES, HSTS_SECONDS, HSTS_INCLUDE_SUBDOMAINS, HSTS_PRELOAD,
-LOGIN_RATE, LOG_LEVEL, MAX_REQUEST_BODY_BYTES, CONN_MAX_AGE, PORT (used by the Makefile).
+LOGIN_RATE, LOG_LEVEL, MAX_REQUEST_BODY_BYTES, CONN_MAX_AGE, DATABASE_POOL_MODE, DATABASE_DIRECT_URL,
+PORT (used by the Makefile).
 """
 
 from __future__ import annotations
@@ -126,7 +127,15 @@ else:
 _database["ENGINE"] = "django_tenants.postgresql_backend"
 _database.setdefault("OPTIONS", {})
 _database["OPTIONS"].setdefault("connect_timeout", 2)
+# "direct": DATABASE_URL is PostgreSQL itself (or a pooler in session mode). "transaction": it is
+# a pooler in transaction mode (PgBouncer's pool_mode = transaction); no session state is relied
+# on, see tenants/db/base.py.
+_database["POOL_MODE"] = os.environ.get("DATABASE_POOL_MODE", "direct").strip().lower() or "direct"
 DATABASES = {"default": _database}
+# PostgreSQL itself, for what a transaction pooler cannot carry: the registry cache's LISTEN.
+# Unset: DATABASE_URL in direct mode; in transaction mode the cache is off (every request
+# reads the registry).
+DATABASE_DIRECT_URL = os.environ.get("DATABASE_DIRECT_URL", "").strip()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

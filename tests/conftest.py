@@ -143,6 +143,20 @@ def drop_tenant(tenant_id: str) -> None:
 
 
 @pytest.fixture
+def reference_schema(committed_db) -> Iterator[str]:
+    """A schema made the stock way: CREATE SCHEMA, then django-tenants' migrate for that schema."""
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute('DROP SCHEMA IF EXISTS "reference" CASCADE')
+        cursor.execute('CREATE SCHEMA "reference"')
+    call_command("migrate_schemas", tenant=True, schema_name="reference", interactive=False, verbosity=0)
+    connection.set_schema_to_public()
+    yield "reference"
+    with connection.cursor() as cursor:
+        cursor.execute('DROP SCHEMA IF EXISTS "reference" CASCADE')
+
+
+@pytest.fixture
 def committed_db(django_db_setup, django_db_blocker, keys) -> Iterator[list[str]]:
     """Real commits, visible to other connections. Yields a list: tenant ids put in it are dropped afterwards."""
     created: list[str] = []
@@ -162,3 +176,24 @@ def _fresh_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(django_db_setup) -> Iterator[object]:
+    """Debian's PgBouncer in transaction mode, two server connections, in front of the test database.
+
+    Skipped when the package is missing, unless REQUIRE_PGBOUNCER_TESTS=1 (CI), where that fails.
+    """
+    from tests import pgbouncer as bouncer
+
+    binary = bouncer.find_binary()
+    if binary is None:
+        message = "pgbouncer not found (apt-get install pgbouncer)"
+        if os.environ.get("REQUIRE_PGBOUNCER_TESTS") == "1":
+            pytest.fail(f"PgBouncer tests required (REQUIRE_PGBOUNCER_TESTS=1) but {message}")
+        pytest.skip(message)
+    running = bouncer.start(binary, connection.settings_dict)
+    try:
+        yield running
+    finally:
+        running.stop()

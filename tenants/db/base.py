@@ -1,16 +1,76 @@
-"""django-tenants' PostgreSQL backend, issuing ``SET search_path`` only when the path really changes.
+"""django-tenants' PostgreSQL backend, in two pooling modes (``DATABASES["default"]["POOL_MODE"]``).
 
-The stock backend forgets the path the session holds on every ``set_tenant()``, and the
-resolution middleware calls it on every request, so every request paid one ``SET``. Here
-the backend remembers what the *session* holds (``search_path_set_schemas``, cleared by
-django-tenants itself on close, rollback and savepoint rollback, where PostgreSQL undoes
-or loses a ``SET``) separately from what the code *wants*, and compares the two before
-each cursor. A worker that keeps serving the same tenant never sends a ``SET`` again.
+``direct`` (the default: the app talks to PostgreSQL, or to a pooler in session mode)
+keeps the search path in the session and issues ``SET search_path`` only when it really
+changes. The stock backend forgets the path the session holds on every ``set_tenant()``,
+and the resolution middleware calls it on every request, so every request paid one
+``SET``. Here the backend remembers what the *session* holds (``search_path_set_schemas``,
+cleared by django-tenants itself on close, rollback and savepoint rollback, where
+PostgreSQL undoes or loses a ``SET``) separately from what the code *wants*, and compares
+the two before each cursor. A worker that keeps serving the same tenant never sends a
+``SET`` again.
+
+``transaction`` (behind PgBouncer, or any pooler, in transaction mode) relies on no
+session state at all, because the next transaction may run on another server connection
+that another client has just used. Every statement is sent as one simple-protocol
+message ``SELECT set_config('search_path', '<path>', true); <statement>``: PostgreSQL runs
+the statements of one message in one transaction (the implicit one of an autocommit
+statement, or the explicit one it belongs to), and ``set_config(..., true)`` lasts until
+that transaction ends. So each statement finds the tenant's path whichever server
+connection runs it, and leaves nothing behind for the next client. This needs psycopg's
+client-side binding (Django's default), which is also what keeps psycopg from preparing
+statements; server-side cursors are disabled too, since a cursor would outlive its
+transaction.
 """
 
 from __future__ import annotations
 
+import re
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.postgresql.base import Cursor
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
+
+DIRECT = "direct"
+TRANSACTION = "transaction"
+POOL_MODES = (DIRECT, TRANSACTION)
+
+# Statements sent without the path: transaction control (the path rides on the statements
+# inside the transaction; a ROLLBACK TO after an error must not be preceded by a query), and
+# statements PostgreSQL refuses inside a transaction block.
+_SENT_ALONE = re.compile(
+    r"\s*(?:BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION"
+    r"|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM|VACUUM|CREATE\s+TABLESPACE|DROP\s+TABLESPACE)\b"
+    r"|\s*(?:CREATE|DROP|REINDEX)\b[^;]*\bCONCURRENTLY\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+class TransactionPoolCursor(Cursor):
+    """A client-side-binding cursor that sends the tenant's search path inside every statement's transaction."""
+
+    tenant_db: DatabaseWrapper | None = None  # set by DatabaseWrapper.create_cursor
+
+    def execute(self, query, params=None, **kwargs):
+        db = self.tenant_db
+        if db is None:  # Django's own cursors (health check, time zone): no tenant table involved
+            return super().execute(query, params, **kwargs)
+        if not isinstance(query, str):
+            query = query.decode() if isinstance(query, bytes) else query.as_string(self)
+        if _SENT_ALONE.match(query):
+            return super().execute(query, params, **kwargs)
+        prefix = db.search_path_statement(escape_percent=params is not None)
+        super().execute(prefix + query, params, **kwargs)
+        self.nextset()  # the caller's result, not set_config's
+        return self
+
+    def executemany(self, query, params_seq, **kwargs):
+        # psycopg batches executemany in pipeline mode, which takes one statement per message.
+        total = 0
+        for params in params_seq:
+            self.execute(query, params)
+            total += max(self.rowcount, 0)
+        self._rowcount = total
 
 
 class DatabaseWrapper(TenantDatabaseWrapper):
@@ -18,7 +78,29 @@ class DatabaseWrapper(TenantDatabaseWrapper):
         # Memo of the wanted path per (schema, include_public): _get_cursor_search_paths
         # validates every part with a regex, which we need not repeat per cursor.
         self._wanted_paths: dict[tuple[str, bool], list[str]] = {}
+        self._path_statements: dict[tuple[str, bool, bool], str] = {}
         super().__init__(*args, **kwargs)
+        self.pool_mode = self.settings_dict.get("POOL_MODE") or DIRECT
+        if self.pool_mode not in POOL_MODES:
+            raise ImproperlyConfigured(f"POOL_MODE must be one of {', '.join(POOL_MODES)}, not {self.pool_mode!r}")
+        if self.pool_mode == TRANSACTION:
+            if self.settings_dict["OPTIONS"].get("server_side_binding"):
+                raise ImproperlyConfigured("POOL_MODE transaction needs client-side binding (server_side_binding off)")
+            # A server-side cursor lives across statements on one server connection.
+            self.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
+
+    def get_connection_params(self) -> dict:
+        params = super().get_connection_params()
+        if self.pool_mode == TRANSACTION:
+            params["cursor_factory"] = TransactionPoolCursor
+            params["prepare_threshold"] = None  # a prepared statement lives in one server session
+        return params
+
+    def create_cursor(self, name=None):
+        cursor = super().create_cursor(name)
+        if self.pool_mode == TRANSACTION:
+            cursor.tenant_db = self
+        return cursor
 
     def set_tenant(self, tenant, include_public: bool = True) -> None:
         held = self.search_path_set_schemas
@@ -36,9 +118,26 @@ class DatabaseWrapper(TenantDatabaseWrapper):
             self._wanted_paths[key] = paths
         return paths
 
+    def search_path_statement(self, escape_percent: bool) -> str:
+        """``SELECT set_config('search_path', ..., true);`` for the wanted path (transaction mode)."""
+        key = (self.schema_name, self.include_public_schema, escape_percent)
+        statement = self._path_statements.get(key)
+        if statement is None:
+            if not self.schema_name:
+                raise ImproperlyConfigured("Database schema not set. Did you forget to call set_schema()?")
+            # Every part was validated by _get_cursor_search_paths: no quote, backslash or semicolon.
+            value = ",".join(f'"{schema}"' for schema in self.wanted_search_paths())
+            statement = f"SELECT set_config('search_path', '{value}', true); "
+            if escape_percent:  # the statement goes through psycopg's %s formatting with the caller's
+                statement = statement.replace("%", "%%")
+            if len(self._path_statements) > 10_000:
+                self._path_statements.clear()
+            self._path_statements[key] = statement
+        return statement
+
     def _handle_search_path(self, cursor=None) -> None:
-        if self._setting_search_path:
-            return
+        if self._setting_search_path or self.pool_mode == TRANSACTION:
+            return  # transaction mode: TransactionPoolCursor sends the path with every statement
         if self.schema_name and self.search_path_set_schemas == self.wanted_search_paths():
             return
         # The parent skips when anything is set (TENANT_LIMIT_SET_CALLS); here a mismatch means "set it".
