@@ -45,8 +45,8 @@ def is_database_unavailable(exc: BaseException | None) -> bool:
 def discard_broken_connections() -> None:
     """Close this thread's connections that no longer work, so the next request opens a fresh one.
 
-    CONN_HEALTH_CHECKS would find them at the next request too; closing now also
-    frees the slot at once and keeps the health check off the next request's path.
+    The next request's first read would replace them too (tenants.db); closing now also
+    frees the slot at once and spares that request the failed attempt.
     """
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None and not conn.in_atomic_block:

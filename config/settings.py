@@ -118,12 +118,14 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
 CONN_MAX_AGE = int(os.environ.get("CONN_MAX_AGE", "60"))
+# No CONN_HEALTH_CHECKS (a SELECT 1 before every request): the backend retries the first
+# statement of a request once on a new connection when a restart killed the old one (tenants/db).
 if DATABASE_URL:
-    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
+    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=False)
 else:
     from config.embedded_postgres import ensure_running
 
-    _database = {**ensure_running(), "CONN_MAX_AGE": CONN_MAX_AGE, "CONN_HEALTH_CHECKS": True}
+    _database = {**ensure_running(), "CONN_MAX_AGE": CONN_MAX_AGE, "CONN_HEALTH_CHECKS": False}
 _database["ENGINE"] = "django_tenants.postgresql_backend"
 _database.setdefault("OPTIONS", {})
 _database["OPTIONS"].setdefault("connect_timeout", 2)

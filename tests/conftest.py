@@ -127,6 +127,25 @@ def charlie(db, keys) -> JsonClient:
     return JsonClient(token=keys.charlie, tenant="globex")
 
 
+def wsgi_request(path: str, **headers: str) -> tuple[int, bytes]:
+    """GET ``path`` through Django's WSGI handler with the request signals a real server sends.
+
+    The test client skips ``close_old_connections`` at the start and end of a request; gunicorn
+    does not, and the per-request connection handling (health checks, retries) lives there.
+    """
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import RequestFactory
+
+    environ = RequestFactory().get(path, **headers).environ
+    status: list[str] = []
+    response = WSGIHandler()(environ, lambda line, _headers, exc_info=None: status.append(line))
+    try:
+        body = b"".join(response)
+    finally:
+        response.close()
+    return int(status[0].split()[0]), body
+
+
 def schema_exists(name: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name])

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection
 
-from tests.conftest import JsonClient
+from tests.conftest import JsonClient, wsgi_request
 
 UNAVAILABLE = {"error": "Service temporarily unavailable"}
 
@@ -112,6 +112,30 @@ def test_dead_persistent_connection_is_replaced(committed_db, keys) -> None:
     second = client.get("/api/me")
     assert second.status_code == 200
     assert second.json()["id"] == "acme"
+
+
+def test_a_connection_killed_between_requests_is_replaced_without_an_error(committed_db, keys) -> None:
+    """A restart kills every idle persistent connection: the next request's first read reconnects.
+
+    No health check runs before requests; through Django's WSGI handler (as under gunicorn)
+    the first statement meets the dead connection and is sent again on a new one.
+    """
+    headers = {"HTTP_AUTHORIZATION": f"Token {keys.alice}", "HTTP_X_TENANT_ID": "acme", "HTTP_HOST": "localhost"}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    assert wsgi_request("/api/me", **headers)[0] == 200  # leaves the connection on acme's path
+    killer = connection.copy()
+    try:
+        with killer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        killer.close()
+    status, body = wsgi_request("/api/me", **headers)
+    assert status == 200, body
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != pid
 
 
 def test_a_transaction_left_open_by_a_dying_request_does_not_poison_the_thread(committed_db, keys, monkeypatch):

@@ -21,6 +21,13 @@ connection runs it, and leaves nothing behind for the next client. This needs ps
 client-side binding (Django's default), which is also what keeps psycopg from preparing
 statements; server-side cursors are disabled too, since a cursor would outlive its
 transaction.
+
+In both modes there is no health check (``CONN_HEALTH_CHECKS``, a ``SELECT 1`` before
+every request). A persistent connection that a server restart killed while it was idle
+is found by the first statement of the next request instead: when that statement is a
+read outside any transaction and fails for a lost connection, the connection is replaced
+and the statement sent once more. Nothing can have happened twice: a read, in no
+transaction. Any other failure goes up as before (503 for an outage, api.errors).
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.backends.postgresql.base import Cursor
+from django.db.backends.postgresql.base import Cursor, CursorDebugWrapper
+from django.db.backends.utils import CursorWrapper
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
 
 DIRECT = "direct"
@@ -73,12 +81,49 @@ class TransactionPoolCursor(Cursor):
         self._rowcount = total
 
 
+class _RetryFirstRead:
+    """Cursor wrapper part: the first statement of a request may be retried once (see the module's docstring)."""
+
+    def _execute(self, sql, params, *ignored_wrapper_args):
+        db = self.db
+        # The backend's own SET search_path does not count: django-tenants swallows its failure,
+        # so the statement after it is the one that finds out.
+        if not db.retry_first_read or db._setting_search_path:
+            return super()._execute(sql, params, *ignored_wrapper_args)
+        db.retry_first_read = False
+        try:
+            return super()._execute(sql, params, *ignored_wrapper_args)
+        except Exception as exc:
+            from api.errors import is_database_unavailable
+
+            if db.in_atomic_block or not _is_read(sql) or not is_database_unavailable(exc):
+                raise
+        db.close()
+        # A new connection (with the path set, in direct mode); its psycopg cursor replaces ours.
+        self.cursor = db._cursor().cursor
+        return super()._execute(sql, params, *ignored_wrapper_args)
+
+
+def _is_read(sql: object) -> bool:
+    return isinstance(sql, str) and sql.lstrip()[:6].upper() == "SELECT"
+
+
+class RetryingCursorWrapper(_RetryFirstRead, CursorWrapper):
+    pass
+
+
+class RetryingCursorDebugWrapper(_RetryFirstRead, CursorDebugWrapper):
+    pass
+
+
 class DatabaseWrapper(TenantDatabaseWrapper):
     def __init__(self, *args: object, **kwargs: object) -> None:
         # Memo of the wanted path per (schema, include_public): _get_cursor_search_paths
         # validates every part with a regex, which we need not repeat per cursor.
         self._wanted_paths: dict[tuple[str, bool], list[str]] = {}
         self._path_statements: dict[tuple[str, bool, bool], str] = {}
+        # True from the start of a request that found a persistent connection until its first statement.
+        self.retry_first_read = False
         super().__init__(*args, **kwargs)
         self.pool_mode = self.settings_dict.get("POOL_MODE") or DIRECT
         if self.pool_mode not in POOL_MODES:
@@ -95,6 +140,17 @@ class DatabaseWrapper(TenantDatabaseWrapper):
             params["cursor_factory"] = TransactionPoolCursor
             params["prepare_threshold"] = None  # a prepared statement lives in one server session
         return params
+
+    def close_if_unusable_or_obsolete(self) -> None:
+        # Django calls this at the start and the end of every request (close_old_connections).
+        super().close_if_unusable_or_obsolete()
+        self.retry_first_read = self.connection is not None
+
+    def make_cursor(self, cursor):
+        return RetryingCursorWrapper(cursor, self)
+
+    def make_debug_cursor(self, cursor):
+        return RetryingCursorDebugWrapper(cursor, self)
 
     def create_cursor(self, name=None):
         cursor = super().create_cursor(name)
