@@ -4,7 +4,7 @@ Variables: DATABASE_URL, REDIS_URL, SECRET_KEY, DEBUG, PRODUCTION, ALLOWED_HOSTS
 TENANT_BASE_DOMAIN, PUBLIC_HOSTS, CORS_ALLOWED_ORIGINS, CSRF_TRUSTED_ORIGINS, TRUSTED_PROXIES,
 SECURE_SSL_REDIRECT, SECURE_COOKIES, HSTS_SECONDS, HSTS_INCLUDE_SUBDOMAINS, HSTS_PRELOAD,
 LOGIN_RATE, LOG_LEVEL, MAX_REQUEST_BODY_BYTES, CONN_MAX_AGE, DATABASE_POOL_MODE, DATABASE_DIRECT_URL,
-PORT (used by the Makefile).
+DATABASE_MAX_SCHEMAS_PER_CONNECTION, PORT (used by the Makefile).
 """
 
 from __future__ import annotations
@@ -133,6 +133,9 @@ _database["OPTIONS"].setdefault("connect_timeout", 2)
 # a pooler in transaction mode (PgBouncer's pool_mode = transaction); no session state is relied
 # on, see tenants/db/base.py.
 _database["POOL_MODE"] = os.environ.get("DATABASE_POOL_MODE", "direct").strip().lower() or "direct"
+# Close a connection at the end of the request in which it passed this many distinct tenant
+# schemas (0: never), so that no PostgreSQL backend keeps the catalogue of every schema.
+_database["MAX_SCHEMAS_PER_CONNECTION"] = int(os.environ.get("DATABASE_MAX_SCHEMAS_PER_CONNECTION", "300"))
 DATABASES = {"default": _database}
 # PostgreSQL itself, for what a transaction pooler cannot carry: the registry cache's LISTEN.
 # Unset: DATABASE_URL in direct mode; in transaction mode the cache is off (every request

@@ -205,8 +205,12 @@ def migrate_schemas(
     *,
     after_each: Callable[[str], None] | None = None,
     progress: Callable[[str], None] | None = None,
+    recordings: dict[frozenset[MigrationKey] | None, Recorded] | None = None,
 ) -> MigrateReport:
     """Bring every schema in ``schemas`` to the latest migrations; see the module's docstring.
+
+    ``recordings`` keeps the recorded SQL per starting state across calls (the pool is
+    filled in batches), so that only the first schema of all pays for the executor.
 
     ``after_each(schema)`` runs inside the schema's transaction once it is migrated (the
     pool uses it to publish a finished schema atomically).
@@ -226,7 +230,7 @@ def migrate_schemas(
     for applied, members in groups.items():
         pending = expected - (applied or frozenset())
         use_replay = not _runs_python(pending, loader)
-        recorded: Recorded | None = None
+        recorded: Recorded | None = recordings.get(applied) if recordings is not None and use_replay else None
         for schema in members:
             try:
                 # The executor must commit the schema before after_each: run both in one transaction.
@@ -241,6 +245,8 @@ def migrate_schemas(
                         result = migrate_with_executor(schema, record=use_replay and now == applied)
                         if recorded is None and use_replay and now == applied:
                             recorded = result
+                            if recordings is not None:
+                                recordings[applied] = result
                     else:
                         replay(schema, recorded)
                     if after_each is not None:

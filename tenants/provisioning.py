@@ -117,13 +117,14 @@ def fill_pool(size: int | None = None) -> int:
     """
     size = settings.TENANT_POOL_SIZE if size is None else size
     added = 0
+    recordings: dict = {}  # the first schema's migration SQL, replayed in every batch
     try:
         while True:
             connection.set_schema_to_public()
             with transaction.atomic():
                 if not advisory_xact_lock(*_LOCK_FILL, wait=False):
                     return added
-                built, failed = _fill_batch(size)
+                built, failed = _fill_batch(size, recordings)
             added += built
             if not built or failed:  # full, or failing: a rerun will tell
                 return added
@@ -131,7 +132,7 @@ def fill_pool(size: int | None = None) -> int:
         connection.set_schema_to_public()
 
 
-def _fill_batch(size: int) -> tuple[int, int]:
+def _fill_batch(size: int, recordings: dict) -> tuple[int, int]:
     """One batch of fill_pool, inside its transaction: (schemas added, schemas that failed)."""
     current = set(pool_schemas())
     with connection.cursor() as cursor:
@@ -159,7 +160,7 @@ def _fill_batch(size: int) -> tuple[int, int]:
                 .as_string(cursor.connection)
             )
 
-    report = migrate_schemas(building, after_each=publish)
+    report = migrate_schemas(building, after_each=publish, recordings=recordings)
     connection.set_schema_to_public()
     for name in report.failed:
         _drop_schema(name)

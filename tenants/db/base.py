@@ -22,6 +22,13 @@ client-side binding (Django's default), which is also what keeps psycopg from pr
 statements; server-side cursors are disabled too, since a cursor would outlive its
 transaction.
 
+Each PostgreSQL backend caches the catalogue entries of every relation it touches, and
+keeps them: a connection that serves every tenant in turn grows with the number of
+schemas. In direct mode a connection that has served more than ``MAX_SCHEMAS_PER_CONNECTION``
+distinct schemas (0: no limit) is closed at the end of the request that went over, and
+the next request gets a fresh backend. (Behind a transaction pooler the server
+connections belong to the pooler: PgBouncer's ``server_lifetime`` bounds them.)
+
 In both modes there is no health check (``CONN_HEALTH_CHECKS``, a ``SELECT 1`` before
 every request). A persistent connection that a server restart killed while it was idle
 is found by the first statement of the next request instead: when that statement is a
@@ -124,7 +131,10 @@ class DatabaseWrapper(TenantDatabaseWrapper):
         self._path_statements: dict[tuple[str, bool, bool], str] = {}
         # True from the start of a request that found a persistent connection until its first statement.
         self.retry_first_read = False
+        # Schemas this connection's server session has had on its path since it connected.
+        self.schemas_served: set[str] = set()
         super().__init__(*args, **kwargs)
+        self.max_schemas = int(self.settings_dict.get("MAX_SCHEMAS_PER_CONNECTION") or 0)
         self.pool_mode = self.settings_dict.get("POOL_MODE") or DIRECT
         if self.pool_mode not in POOL_MODES:
             raise ImproperlyConfigured(f"POOL_MODE must be one of {', '.join(POOL_MODES)}, not {self.pool_mode!r}")
@@ -141,9 +151,15 @@ class DatabaseWrapper(TenantDatabaseWrapper):
             params["prepare_threshold"] = None  # a prepared statement lives in one server session
         return params
 
+    def connect(self) -> None:
+        self.schemas_served = set()
+        super().connect()
+
     def close_if_unusable_or_obsolete(self) -> None:
         # Django calls this at the start and the end of every request (close_old_connections).
         super().close_if_unusable_or_obsolete()
+        if self.max_schemas and len(self.schemas_served) > self.max_schemas and not self.in_atomic_block:
+            self.close()  # its backend's catalogue cache has grown with every schema: start afresh
         self.retry_first_read = self.connection is not None
 
     def make_cursor(self, cursor):
@@ -199,3 +215,5 @@ class DatabaseWrapper(TenantDatabaseWrapper):
         # The parent skips when anything is set (TENANT_LIMIT_SET_CALLS); here a mismatch means "set it".
         self.search_path_set_schemas = None
         super()._handle_search_path(cursor)
+        if self.max_schemas:
+            self.schemas_served.add(self.schema_name)
