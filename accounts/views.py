@@ -6,6 +6,9 @@ so a form refuses exactly what the API refuses, with the same message.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.forms.utils import ErrorDict
@@ -14,14 +17,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import services
-from accounts.audit import Actor
+from accounts import selectors, services
+from accounts.access import is_tenant_admin, tenant_user
+from accounts.inputs import EDITABLE_SETTINGS, SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
 from accounts.models import Role, TenantUser
-from accounts.selectors import editable_settings, get_workspace_settings, user_by_raw_id
 from accounts.throttling import LoginRateThrottle
-from api.errors import first_error
-from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
-from tenants import plans
+from core.audit import Actor
+from core.errors import ServiceError, first_error
 
 # The page lists this many users; the API pages through any number (a platform override may allow thousands).
 SHOWN_USERS = 200
@@ -52,16 +54,11 @@ class TenantLogoutView(auth_views.LogoutView):
     next_page = "tenant-login"
 
 
-def _signed_in_user(request: HttpRequest) -> TenantUser | None:
-    user = getattr(request, "user", None)
-    return user if isinstance(user, TenantUser) and user.is_active else None
-
-
 def _dashboard_context(request: HttpRequest, user: TenantUser) -> dict:
     tenant = request.tenant
-    limits = plans.limits_for(tenant)
-    users = list(TenantUser.objects.order_by("id")[:SHOWN_USERS])
-    count = len(users) if len(users) < SHOWN_USERS else TenantUser.objects.count()
+    limits = tenant.limits
+    users = list(selectors.users()[:SHOWN_USERS])
+    count = len(users) if len(users) < SHOWN_USERS else selectors.users().count()
     return {
         "tenant": tenant,
         "me": user,
@@ -72,7 +69,7 @@ def _dashboard_context(request: HttpRequest, user: TenantUser) -> dict:
         "at_limit": count >= limits.max_users,
         "roles": Role.choices,
         "form": {"role": Role.MEMBER},
-        "settings_form": editable_settings(get_workspace_settings()),
+        "settings_form": services.editable_settings(selectors.get_workspace_settings()),
         "error_field": "",
     }
 
@@ -91,28 +88,39 @@ def _form_data(request: HttpRequest, fields: tuple[str, ...]) -> dict[str, str]:
     return {name: request.POST[name] for name in fields if request.POST.get(name, "") != ""}
 
 
-def _admin_or_refusal(request: HttpRequest) -> tuple[TenantUser | None, HttpResponse | None]:
-    user = _signed_in_user(request)
-    if user is None:
-        return None, redirect(f"{reverse('tenant-login')}?next={reverse('dashboard')}")
-    if not user.is_admin:
-        return user, _refuse(request, user, "Tenant admin role required", 403)
-    return user, None
+def _to_sign_in() -> HttpResponse:
+    return redirect(f"{reverse('tenant-login')}?next={reverse('dashboard')}")
+
+
+AdminAction = Callable[..., HttpResponse]
+
+
+def admin_action(view: AdminAction) -> AdminAction:
+    """A form post only tenant admins may make; the view gets the signed-in admin after the request."""
+
+    @require_POST
+    @functools.wraps(view)
+    def checked(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        user = tenant_user(request.user)
+        if user is None:
+            return _to_sign_in()
+        if not is_tenant_admin(user):
+            return _refuse(request, user, "Tenant admin role required", 403)
+        return view(request, user, *args, **kwargs)
+
+    return checked
 
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    user = _signed_in_user(request)
+    user = tenant_user(request.user)
     if user is None:
-        return redirect(f"{reverse('tenant-login')}?next={reverse('dashboard')}")
+        return _to_sign_in()
     return _render_dashboard(request, user)
 
 
-@require_POST
-def add_user(request: HttpRequest) -> HttpResponse:
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
+@admin_action
+def add_user(request: HttpRequest, me: TenantUser) -> HttpResponse:
     data = _form_data(request, ("name", "username", "email", "role", "password"))
     serializer = UserCreateSerializer(data=data)
     if not serializer.is_valid():
@@ -120,39 +128,33 @@ def add_user(request: HttpRequest) -> HttpResponse:
         return _refuse(request, me, message, 400, form=data, error_field=field)
     try:
         created = services.create_user(request.tenant, **serializer.validated_data, actor=Actor.of(me))
-    except services.AccountError as exc:
+    except ServiceError as exc:
         return _refuse(request, me, str(exc), exc.status, form=data, error_field=exc.field or "")
     messages.success(request, f"Added {created.name} ({created.username}) as {created.role}.")
     return redirect("dashboard")
 
 
-@require_POST
-def change_role(request: HttpRequest, user_id: str) -> HttpResponse:
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
+@admin_action
+def change_role(request: HttpRequest, me: TenantUser, user_id: str) -> HttpResponse:
     serializer = UserUpdateSerializer(data=_form_data(request, ("role",)))
     if not serializer.is_valid():
         _, message = first_error(serializer.errors)
         return _refuse(request, me, message, 400)
     try:
-        target = user_by_raw_id(user_id)
+        target = selectors.user_by_raw_id(user_id)
         changed = services.update_user(target.pk, serializer.validated_data, actor=Actor.of(me))
-    except services.AccountError as exc:
+    except ServiceError as exc:
         return _refuse(request, me, str(exc), exc.status)
     messages.success(request, f"{changed.name} is now {changed.role}.")
     return redirect("dashboard")
 
 
-@require_POST
-def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
+@admin_action
+def remove_user(request: HttpRequest, me: TenantUser, user_id: str) -> HttpResponse:
     try:
-        target = user_by_raw_id(user_id)
+        target = selectors.user_by_raw_id(user_id)
         services.delete_user(target.pk, actor=Actor.of(me))
-    except services.AccountError as exc:
+    except ServiceError as exc:
         return _refuse(request, me, str(exc), exc.status)
     if target.pk == me.pk:
         # The signed-in user removed themselves: their session now points at nobody.
@@ -161,21 +163,18 @@ def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
     return redirect("dashboard")
 
 
-@require_POST
-def update_settings(request: HttpRequest) -> HttpResponse:
+@admin_action
+def update_settings(request: HttpRequest, me: TenantUser) -> HttpResponse:
     """The workspace's own settings (display name, theme colour, time zone); the plan's are not editable here."""
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
     # All three fields are always on the form; a blank display name means "use the tenant's name".
-    data = {name: request.POST[name] for name in services.EDITABLE_SETTINGS if name in request.POST}
+    data = {name: request.POST[name] for name in EDITABLE_SETTINGS if name in request.POST}
     serializer = SettingsUpdateSerializer(data=data)
     if not serializer.is_valid():
         field, message = first_error(serializer.errors)
         return _refuse(request, me, message, 400, settings_form=data, error_field=f"settings.{field}")
     try:
         services.update_workspace_settings(serializer.validated_data, actor=Actor.of(me))
-    except services.AccountError as exc:
+    except ServiceError as exc:
         return _refuse(request, me, str(exc), exc.status, settings_form=data, error_field=f"settings.{exc.field}")
     messages.success(request, "Workspace settings saved.")
     return redirect("dashboard")

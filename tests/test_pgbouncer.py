@@ -58,7 +58,7 @@ class Traffic:
 
 
 def app_env(bouncer, mode: str, direct_url: str | None = None) -> dict[str, str]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "LOG_LEVEL": "WARNING"}
     env.update(DATABASE_URL=bouncer.url(connection.settings_dict["NAME"]), DATABASE_POOL_MODE=mode)
     for name in ("REDIS_URL", "TENANT_POOL_REFILL", "DATABASE_DIRECT_URL", "DEBUG"):
         env.pop(name, None)

@@ -34,7 +34,7 @@ every request). A persistent connection that a server restart killed while it wa
 is found by the first statement of the next request instead: when that statement is a
 read outside any transaction and fails for a lost connection, the connection is replaced
 and the statement sent once more. Nothing can have happened twice: a read, in no
-transaction. Any other failure goes up as before (503 for an outage, api.errors).
+transaction. Any other failure goes up as before (503 for an outage, core.outage).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql.base import Cursor, CursorDebugWrapper
 from django.db.backends.utils import CursorWrapper
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
+
+from core.outage import is_database_unavailable
 
 DIRECT = "direct"
 TRANSACTION = "transaction"
@@ -101,8 +103,6 @@ class _RetryFirstRead:
         try:
             return super()._execute(sql, params, *ignored_wrapper_args)
         except Exception as exc:
-            from api.errors import is_database_unavailable
-
             if db.in_atomic_block or not _is_read(sql) or not is_database_unavailable(exc):
                 raise
         db.close()
@@ -212,7 +212,7 @@ class DatabaseWrapper(TenantDatabaseWrapper):
             return  # transaction mode: TransactionPoolCursor sends the path with every statement
         if self.schema_name and self.search_path_set_schemas == self.wanted_search_paths():
             return
-        # The parent skips when anything is set (TENANT_LIMIT_SET_CALLS); here a mismatch means "set it".
+        # The parent would skip whenever any path is set (with TENANT_LIMIT_SET_CALLS); here a mismatch means "set it".
         self.search_path_set_schemas = None
         super()._handle_search_path(cursor)
         if self.max_schemas:
