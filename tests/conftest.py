@@ -204,7 +204,7 @@ def pgbouncer(django_db_setup) -> Iterator[object]:
 
     Skipped when the package is missing, unless REQUIRE_PGBOUNCER_TESTS=1 (CI), where that fails.
     """
-    from tests import pgbouncer as bouncer
+    from config import pgbouncer as bouncer
 
     binary = bouncer.find_binary()
     if binary is None:

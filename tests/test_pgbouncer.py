@@ -5,7 +5,7 @@ reach in random order with reads and writes. With ``DATABASE_POOL_MODE=transacti
 one answer may hold another tenant's data and not one write may land in another tenant's
 schema; the same traffic in direct mode must leak, which shows that the check can fail.
 Provisioning, the schema pool, ``migrate_tenants`` and suspension go through the pooler
-too. PgBouncer itself comes from the ``pgbouncer`` fixture (tests/pgbouncer.py).
+too. PgBouncer itself comes from the ``pgbouncer`` fixture (config/pgbouncer.py).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""A real PgBouncer (Debian's package) in transaction mode in front of the test PostgreSQL.
+"""A real PgBouncer (Debian's package) in transaction mode, for the tests and the benchmark.
 
-Started once per test session by the ``pgbouncer`` fixture (conftest) on a free port, with
-a pool as small as the tests can make it: two server connections for the whole database,
-so that every client's transactions are spread over the same two server sessions, as
-under a production pooler at full load. PgBouncer refuses to run as root: as root it is
-started with ``-u`` and drops to the owner of the server's socket directory (the embedded
-server's user) or to ``postgres``.
+The test session starts one (the ``pgbouncer`` fixture) on a free port in front of the
+test PostgreSQL with a pool as small as it can be, two server connections for the whole
+database, so that every client's transactions are spread over the same two server
+sessions, as under a production pooler at full load; ``make bench`` starts one for its
+pooled figures. PgBouncer refuses to run as root: as root it is started with ``-u`` and
+drops to the owner of the server's socket directory (the embedded server's user) or to
+``postgres``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 BINARY_CANDIDATES = ("pgbouncer", "/usr/sbin/pgbouncer")
-# The settings the README tells operators to use, with the smallest pool.
+# The settings the README tells operators to use, with the smallest pool (the tests').
 SERVER_CONNECTIONS = 2
 
 
@@ -77,7 +78,7 @@ def _run_as(host: str) -> str | None:
     return "postgres"
 
 
-def start(binary: str, settings_dict: dict) -> PgBouncer:
+def start(binary: str, settings_dict: dict, server_connections: int = SERVER_CONNECTIONS) -> PgBouncer:
     """Start PgBouncer in front of the server of ``settings_dict`` (Django's connection settings)."""
     host = settings_dict["HOST"] or "localhost"
     port = str(settings_dict["PORT"] or 5432)
@@ -99,8 +100,8 @@ def start(binary: str, settings_dict: dict) -> PgBouncer:
                 "auth_type = trust",
                 f"auth_file = {directory / 'users.txt'}",
                 "pool_mode = transaction",
-                f"default_pool_size = {SERVER_CONNECTIONS}",
-                f"max_db_connections = {SERVER_CONNECTIONS}",
+                f"default_pool_size = {server_connections}",
+                f"max_db_connections = {server_connections}",
                 "reserve_pool_size = 0",
                 "max_client_conn = 500",
                 "ignore_startup_parameters = extra_float_digits",
