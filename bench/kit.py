@@ -224,7 +224,8 @@ class AppServer:
         import psycopg
 
         if self._monitor is None:
-            self._monitor = psycopg.connect(self._database_url, autocommit=True)
+            # No prepared statements: the app's URL may be a pooler in transaction mode.
+            self._monitor = psycopg.connect(self._database_url, autocommit=True, prepare_threshold=None)
         rows = self._monitor.execute(
             "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [f"bench-{self.name}"]
         ).fetchall()
