@@ -217,27 +217,33 @@ class AppServer:
 
     def worker_rss_mb(self) -> float:
         """Resident memory of the largest worker, in MiB."""
-        rss = []
-        for pid in self.worker_pids():
-            try:
-                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-            except OSError:
-                continue
-            fields = dict(line.split(":", 1) for line in lines if ":" in line)
-            rss.append(int(fields["VmRSS"].split()[0]) / 1024)
-        return max(rss) if rss else 0.0
+        return max((_memory_mb(pid)[0] for pid in self.worker_pids()), default=0.0)
 
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) of the workers and of their PostgreSQL backends so far."""
+    def backend_pids(self) -> list[int]:
+        """The PostgreSQL backends of this app's connections (by their application_name)."""
         import psycopg
 
         if self._monitor is None:
-            self._monitor = psycopg.connect(self._database_url, autocommit=True)
+            # No prepared statements: the app's URL may be a pooler in transaction mode.
+            self._monitor = psycopg.connect(self._database_url, autocommit=True, prepare_threshold=None)
         rows = self._monitor.execute(
             "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [f"bench-{self.name}"]
         ).fetchall()
+        return [row[0] for row in rows]
+
+    def backend_memory_mb(self) -> tuple[float, float]:
+        """Resident and private (anonymous) memory of the largest of this app's PostgreSQL backends, in MiB.
+
+        (0, 0) when the server runs on another host. Resident memory also counts the pages of
+        shared_buffers the backend has read; private memory is its own (caches included).
+        """
+        sizes = [_memory_mb(pid) for pid in self.backend_pids()]
+        return max((rss for rss, _ in sizes), default=0.0), max((own for _, own in sizes), default=0.0)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the workers and of their PostgreSQL backends so far."""
         ticks = 0
-        for pid in [row[0] for row in rows] + self.worker_pids():
+        for pid in self.backend_pids() + self.worker_pids():
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
@@ -256,6 +262,16 @@ class AppServer:
         if self._monitor is not None:
             self._monitor.close()
             self._monitor = None
+
+
+def _memory_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, RssAnon) of a process in MiB; zeros for a process that is gone or elsewhere."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0, 0.0
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    return tuple(int(fields.get(name, "0 kB").split()[0]) / 1024 for name in ("VmRSS", "RssAnon"))
 
 
 def _ppid(stat: Path) -> int:

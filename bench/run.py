@@ -5,7 +5,10 @@ project's resolution, tenancy switched off (baseline) and django-tenants' stock
 middleware; drives them with wrk from this process, alternating between set-ups so that
 ratios hold on a noisy machine; measures latency as tenants are added, provisioning
 through ``POST /admin/tenants``, the migrate command with nothing to do and with one new
-AddField (in a scratch copy of the code, never in the repository), and the workers' RSS.
+AddField (in a scratch copy of the code, never in the repository), the workers' RSS and
+that of their PostgreSQL backends, and the statements a warm request sends. When
+Debian's ``pgbouncer`` is installed, a fourth set-up serves through it in transaction
+mode (``DATABASE_POOL_MODE=transaction``) and takes turns with the others.
 Prints a table and writes ``bench/results/latest.json`` and ``bench/results/scaling.png``.
 
 It works in its own database, ``bench_tenancy``, dropped and re-created on every run: on
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -36,7 +40,12 @@ TARGETS = {
     "provision_p50_ms": ("<=", 50),
     "migrate_noop_s": ("<=", 5),
     "migrate_addfield_s": ("<=", 30),
+    "pooled_ratio": (">=", 0.80),
+    "p50_ratio_n_10_pooled": ("<=", 1.10),
+    "pg_backend_rss_mb_max": ("<=", 150),
 }
+# Server connections of the benchmark's PgBouncer: enough for the pooled set-up's two workers.
+POOLED_SERVER_CONNECTIONS = 4
 
 
 def log(message: str) -> None:
@@ -129,6 +138,56 @@ def provision_over_http(server: AppServer, staff_token: str, ids: list[str]) -> 
         durations.append(answer.seconds * 1000)
     client.close()
     return durations
+
+
+def statements_per_warm_request(tenant: str, token: str) -> int:
+    """Statements a warm GET /api/users sends to PostgreSQL, read from libpq's protocol trace.
+
+    In this process, through Django's WSGI handler (its request signals run the per-request
+    connection handling, as under gunicorn), on the direct connection.
+    """
+    import psycopg
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.db import connection
+    from django.test import RequestFactory
+
+    from tenants.cache import registry_cache
+
+    registry_cache.wait_until_ready()
+    handler = WSGIHandler()
+    headers = {"HTTP_AUTHORIZATION": f"Token {token}", "HTTP_X_TENANT_ID": tenant, "HTTP_HOST": "127.0.0.1"}
+
+    def get() -> None:
+        response = handler(RequestFactory().get("/api/users", **headers).environ, lambda *_: None)
+        b"".join(response)
+        response.close()
+
+    get()
+    get()
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn = connection.connection.pgconn
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            get()
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        messages = re.split(r"\n(?=[FB]\t)", trace.read())
+    # A statement is one Query message (client-side binding) or one Parse (server-side).
+    return sum(1 for message in messages if message.split("\t")[:3:2] in (["F", "Query"], ["F", "Parse"]))
+
+
+def start_pgbouncer(database: kit.DatabaseServer):
+    """Debian's PgBouncer in transaction mode in front of the bench database's server; None when not installed."""
+    from config import pgbouncer
+
+    binary = pgbouncer.find_binary()
+    if binary is None:
+        log("pgbouncer is not installed: no pooled figures (sudo apt-get install pgbouncer)")
+        return None
+    settings = {"HOST": database.host, "PORT": database.port, "USER": database.user, "PASSWORD": database.password}
+    return pgbouncer.start(binary, settings, server_connections=POOLED_SERVER_CONNECTIONS)
 
 
 # -- migrations ----------------------------------------------------------------------
@@ -247,6 +306,7 @@ def main() -> int:
     tokens: dict[str, str] = {}
     servers: dict[str, AppServer] = {}
     result: dict = {"tenants": n}
+    bouncer = None
     try:
         tokens.update(create_tenants(1, 10))
         servers = {
@@ -254,8 +314,17 @@ def main() -> int:
             "baseline": AppServer(env, name="baseline", settings="bench.settings_baseline"),
             "stock": AppServer(env, name="stock", settings="bench.settings_stock"),
         }
+        by = {"tenant": "header", "baseline": "header", "stock": "host", "pooled": "header"}
+        bouncer = start_pgbouncer(database)
+        if bouncer is not None:
+            pooled_env = {
+                **env,
+                "DATABASE_URL": bouncer.url(BENCH_DB),
+                "DATABASE_POOL_MODE": "transaction",
+                "DATABASE_DIRECT_URL": database.url(BENCH_DB),
+            }
+            servers["pooled"] = AppServer(pooled_env, name="pooled", settings="config.settings")
         one = write_pairs(work / "one.txt", {tenant_id(1): tokens[tenant_id(1)]})
-        by = {"tenant": "header", "baseline": "header", "stock": "host"}
         for name, server in servers.items():
             wrk(server, one, by[name], 1, 2)  # warm-up: imports, connections, caches
 
@@ -296,6 +365,9 @@ def main() -> int:
         everyone = write_pairs(work / "all.txt", tokens)
         warm_everyone(servers["tenant"], everyone, len(tokens))
         result["worker_rss_mb"] = round(servers["tenant"].worker_rss_mb(), 1)
+        rss, private = servers["tenant"].backend_memory_mb()
+        result["pg_backend_rss_mb_max"], result["pg_backend_private_mb_max"] = round(rss, 1), round(private, 1)
+        result["queries_per_warm_request"] = statements_per_warm_request(tenant_id(1), tokens[tenant_id(1)])
 
         # The figures that are compared with each other are measured in alternation, slice by
         # slice, so that a burst of load from elsewhere on the machine hits every set-up alike.
@@ -316,6 +388,11 @@ def main() -> int:
             "p50_10": lambda: wrk(servers["tenant"], ten, "header", args.seconds, 2)["p50_ms"],
             "p50_n": lambda: wrk(servers["tenant"], everyone, "header", args.seconds, 2)["p50_ms"],
         }
+        if "pooled" in servers:
+            warm_everyone(servers["pooled"], everyone, len(tokens))
+            slices["pooled"] = lambda: throughput("pooled")
+            slices["pooled_p50_10"] = lambda: wrk(servers["pooled"], ten, "header", args.seconds, 2)["p50_ms"]
+            slices["pooled_p50_n"] = lambda: wrk(servers["pooled"], everyone, "header", args.seconds, 2)["p50_ms"]
         log(f"{args.rounds} rounds of {len(slices)} alternating slices of {args.seconds:g} s")
         measured: dict[str, list[float]] = {name: [] for name in slices}
         names = list(slices)
@@ -325,18 +402,24 @@ def main() -> int:
         # Each figure is the median of its slices; as the set-ups take turns, a burst of load
         # from elsewhere on the machine falls on all of them alike. Best slices are kept too,
         # and the ratios of slices measured next to each other in the same round.
-        for name in ("tenant", "baseline", "stock"):
+        for name in [name for name in ("tenant", "baseline", "stock", "pooled") if name in measured]:
             result[f"rps_{name}"] = round(statistics.median(measured[name]), 1)
             result[f"rps_{name}_best"] = round(max(measured[name]), 1)
+        if "pooled" in measured:
+            result["p50_ms_10_pooled"] = round(statistics.median(measured["pooled_p50_10"]), 3)
+            result["p50_ms_n_pooled"] = round(statistics.median(measured["pooled_p50_n"]), 3)
         result["p50_ms_10"] = round(statistics.median(measured["p50_10"]), 3)
         result["p50_ms_n"] = round(statistics.median(measured["p50_n"]), 3)
         result["p50_ms_10_best"] = round(min(measured["p50_10"]), 3)
         result["p50_ms_n_best"] = round(min(measured["p50_n"]), 3)
-        for label, upper, lower in (
+        pairs = [
             ("overhead_ratio", "tenant", "baseline"),
             ("speedup_vs_stock", "tenant", "stock"),
             ("p50_ratio_n_10", "p50_n", "p50_10"),
-        ):
+        ]
+        if "pooled" in measured:
+            pairs += [("pooled_ratio", "pooled", "tenant"), ("p50_ratio_n_10_pooled", "pooled_p50_n", "pooled_p50_10")]
+        for label, upper, lower in pairs:
             ratios = [a / b for a, b in zip(measured[upper], measured[lower], strict=True)]
             result[f"{label}_paired_median"] = round(statistics.median(ratios), 3)
         # CPU per request (app workers and their database backends): what load from elsewhere
@@ -353,11 +436,16 @@ def main() -> int:
     finally:
         for server in servers.values():
             server.stop()
+        if bouncer is not None:
+            bouncer.stop()
         shutil.rmtree(work, ignore_errors=True)
 
     result["overhead_ratio"] = round(result["rps_tenant"] / result["rps_baseline"], 3)
     result["speedup_vs_stock"] = round(result["rps_tenant"] / result["rps_stock"], 3)
     result["p50_ratio_n_10"] = round(result["p50_ms_n"] / result["p50_ms_10"], 3)
+    if "rps_pooled" in result:
+        result["pooled_ratio"] = round(result["rps_pooled"] / result["rps_tenant"], 3)
+        result["p50_ratio_n_10_pooled"] = round(result["p50_ms_n_pooled"] / result["p50_ms_10_pooled"], 3)
 
     fill_pool()  # a full pool, so that the no-op run is only the check
     log("migrate_tenants with nothing to apply")
@@ -401,7 +489,26 @@ def main() -> int:
             verdict("migrate_addfield_s", result["migrate_addfield_s"]),
         ),
         ("worker_rss_mb", result["worker_rss_mb"], ""),
+        (
+            "pg_backend_rss_mb_max",
+            result["pg_backend_rss_mb_max"],
+            verdict("pg_backend_rss_mb_max", result["pg_backend_rss_mb_max"]),
+        ),
+        ("pg_backend_private_mb_max", result["pg_backend_private_mb_max"], ""),
+        ("queries_per_warm_request (GET /api/users)", result["queries_per_warm_request"], ""),
     ]
+    if "rps_pooled" in result:
+        rows += [
+            ("rps_pooled (through PgBouncer, transaction)", result["rps_pooled"], ""),
+            ("rps_pooled / rps_tenant", result["pooled_ratio"], verdict("pooled_ratio", result["pooled_ratio"])),
+            ("rps_pooled / rps_tenant, paired slices", result["pooled_ratio_paired_median"], ""),
+            ("p50_ms_10_pooled / p50_ms_n_pooled", f"{result['p50_ms_10_pooled']} / {result['p50_ms_n_pooled']}", ""),
+            (
+                "p50_ms_n / p50_ms_10, pooled",
+                result["p50_ratio_n_10_pooled"],
+                verdict("p50_ratio_n_10_pooled", result["p50_ratio_n_10_pooled"]),
+            ),
+        ]
     print()
     for label, value, note in rows:
         print(f"  {label:<42} {value!s:>10}  {note}")

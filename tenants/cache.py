@@ -11,6 +11,11 @@ milliseconds.
 Correctness never rests on the thread being alive: the cache only answers while the
 listener holds a live ``LISTEN``; otherwise every lookup goes to the database, as before.
 Nothing read inside a transaction is cached either, since it may never be committed.
+
+``LISTEN`` is session state, which a pooler in transaction mode does not keep: the
+listener connects to ``DATABASE_DIRECT_URL`` when it is set, else to the app's own
+server in direct mode only; in transaction mode without it there is no listener, so the
+cache never answers and every request reads the registry.
 """
 
 from __future__ import annotations
@@ -68,6 +73,30 @@ class _Listener(threading.Thread):
         self.stopping.set()
 
 
+def listener_params() -> dict[str, Any] | None:
+    """Where the listener connects (see the module's docstring); None: nowhere, the cache stays off."""
+    from django.conf import settings
+
+    if settings.DATABASE_DIRECT_URL:
+        import dj_database_url
+
+        parsed = dj_database_url.parse(settings.DATABASE_DIRECT_URL)
+        params = {
+            "dbname": parsed["NAME"],
+            "user": parsed["USER"],
+            "password": parsed["PASSWORD"],
+            "host": parsed["HOST"],
+            "port": parsed["PORT"],
+            "connect_timeout": connection.settings_dict["OPTIONS"].get("connect_timeout", 2),
+        }
+        return {key: value for key, value in params.items() if value}
+    from tenants.db.base import DIRECT, TRANSACTION
+
+    if getattr(connection, "pool_mode", DIRECT) == TRANSACTION:
+        return None
+    return connection.get_connection_params()
+
+
 class RegistryCache:
     """Tenants by id and tenant ids by host name, for one process."""
 
@@ -93,9 +122,11 @@ class RegistryCache:
                     self._hosts.clear()
                     self._healthy = False
                     self._generation += 1
-                    self._listener = _Listener(self, connection.get_connection_params())
+                    params = listener_params()
+                    self._listener = None if params is None else _Listener(self, params)
                     self._pid = pid
-                    self._listener.start()
+                    if self._listener is not None:
+                        self._listener.start()
         return self._healthy
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -15,7 +15,12 @@ applied, for every tenant, even when nothing is pending (about 65 ms a schema). 
   gets the executor;
 * every schema is migrated in its own transaction, its ``django_migrations`` rows
   included: a schema is either fully at the new state or untouched. A failure is
-  recorded with the schema's name and the others go on; running again finishes the work.
+  recorded with the schema's name and the others go on; running again finishes the work;
+* that transaction first takes a transaction-level advisory lock on the schema's name and
+  reads its state again, so two runs at once never migrate one schema twice: the second
+  waits for the first and then finds the schema up to date. Only transaction-level locks
+  are used, which a pooler in transaction mode keeps (a session-level one would stay with
+  whichever server connection took it).
 """
 
 from __future__ import annotations
@@ -45,6 +50,23 @@ MigrationKey = tuple[str, str]
 # savepoints of nested atomic blocks, and the recorder's rows (written afresh per schema).
 _NOT_REPLAYED = ("SELECT", "SET ", "SHOW", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")
 _RECORDER_TABLE = '"django_migrations"'
+# Advisory lock class of a schema being migrated (with hashtext(schema) as the object).
+_LOCK_CLASS_MIGRATE = 0x5EEF
+
+
+def advisory_xact_lock(lock_class: int, key: int | str, wait: bool = True) -> bool:
+    """Take a transaction-level advisory lock on (lock_class, key), a string key by its hash.
+
+    Must run inside a transaction (``transaction.atomic()``): the lock goes with it. With
+    ``wait=False`` returns False at once when another transaction holds it.
+    """
+    object_sql = "hashtext(%s)" if isinstance(key, str) else "%s"
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute(f"SELECT pg_advisory_xact_lock(%s, {object_sql})", [lock_class, key])
+            return True
+        cursor.execute(f"SELECT pg_try_advisory_xact_lock(%s, {object_sql})", [lock_class, key])
+        return cursor.fetchone()[0]
 
 
 @cache
@@ -190,8 +212,12 @@ def migrate_schemas(
     *,
     after_each: Callable[[str], None] | None = None,
     progress: Callable[[str], None] | None = None,
+    recordings: dict[frozenset[MigrationKey] | None, Recorded] | None = None,
 ) -> MigrateReport:
     """Bring every schema in ``schemas`` to the latest migrations; see the module's docstring.
+
+    ``recordings`` keeps the recorded SQL per starting state across calls (the pool is
+    filled in batches), so that only the first schema of all pays for the executor.
 
     ``after_each(schema)`` runs inside the schema's transaction once it is migrated (the
     pool uses it to publish a finished schema atomically).
@@ -211,21 +237,27 @@ def migrate_schemas(
     for applied, members in groups.items():
         pending = expected - (applied or frozenset())
         use_replay = not _runs_python(pending, loader)
-        recorded: Recorded | None = None
+        recorded: Recorded | None = recordings.get(applied) if recordings is not None and use_replay else None
         for schema in members:
             try:
-                if recorded is None or not use_replay:
-                    # The executor must commit the schema before after_each: run both in one transaction.
-                    with transaction.atomic():
-                        result = migrate_with_executor(schema, record=use_replay)
-                        if after_each is not None:
-                            after_each(schema)
-                    recorded = result if use_replay else None
-                else:
-                    with transaction.atomic():
+                # The executor must commit the schema before after_each: run both in one transaction.
+                with transaction.atomic():
+                    connection.set_schema_to_public()
+                    advisory_xact_lock(_LOCK_CLASS_MIGRATE, schema)
+                    now = applied_by_schema([schema])[schema]
+                    if now is not None and now >= expected:
+                        report.up_to_date.append(schema)  # migrated meanwhile by another run
+                        continue
+                    if recorded is None or not use_replay or now != applied:
+                        result = migrate_with_executor(schema, record=use_replay and now == applied)
+                        if recorded is None and use_replay and now == applied:
+                            recorded = result
+                            if recordings is not None:
+                                recordings[applied] = result
+                    else:
                         replay(schema, recorded)
-                        if after_each is not None:
-                            after_each(schema)
+                    if after_each is not None:
+                        after_each(schema)
             except Exception as exc:  # reported per schema; the other schemas go on
                 connection.set_schema_to_public()
                 report.failed[schema] = f"{type(exc).__name__}: {exc}".strip()

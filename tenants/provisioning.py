@@ -14,9 +14,14 @@ The known traps, and what closes each one:
   (``migrator.migrations_fingerprint``). A process only ever claims schemas of its own
   fingerprint, so after a deploy with a new migration the old pool is ignored (and dropped
   by the next fill) and provisioning falls back to migrating until the pool is refilled.
-* *Half-built schemas.* A schema is built under ``_build_…`` and renamed to its pool name
-  in the same transaction as its last migration: a crash leaves a ``_build_`` schema that
-  no claim matches, and the next fill drops it.
+* *Half-built schemas.* Schemas are built in batches, each batch in one transaction that
+  creates them under ``_build_…`` names, migrates them and renames them to their pool
+  names: a crash leaves nothing, and ``_build_`` schemas of older code are dropped by the
+  next fill.
+* *Parallel fills, poolers.* Each batch's transaction takes a transaction-level advisory
+  lock (with try: a fill that finds another one at work stops) and counts the pool again
+  under it, so parallel fills never overfill. No session-level lock: a pooler in
+  transaction mode would leave it on whichever server connection took it.
 * *Tenant data.* Pool schemas are never reachable by a request (a tenant id cannot start
   with ``_``) and are only ever written by migrations.
 * *Parallel creates.* A claim takes a transaction-level advisory lock on the schema's name
@@ -37,7 +42,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 from psycopg import sql
 
-from tenants.migrator import migrate_schemas, migrations_fingerprint
+from tenants.migrator import advisory_xact_lock, migrate_schemas, migrations_fingerprint
 
 logger = logging.getLogger("saas.provisioning")
 
@@ -47,6 +52,9 @@ BUILD_PREFIX = "_build_"
 _LOCK_CLASS_CLAIM = 0x5EED
 _LOCK_FILL = (0x5EEE, 1)
 _CLAIM_ATTEMPTS = 8
+# Schemas built per transaction: every relation a transaction creates holds a lock until it
+# ends, and PostgreSQL's lock table is bounded (max_locks_per_transaction).
+_FILL_BATCH = 20
 
 
 def _like(prefix: str) -> str:
@@ -106,49 +114,59 @@ def _drop_schema(name: str) -> None:
 def fill_pool(size: int | None = None) -> int:
     """Build schemas until the pool holds ``size`` current ones; drop stale and half-built ones.
 
-    Returns how many were added. Does nothing (returns 0) when another process is filling.
+    Returns how many were added. Stops (returning what it added so far, maybe 0) when
+    another process is filling.
     """
     size = settings.TENANT_POOL_SIZE if size is None else size
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(_LOCK_FILL))
-        if not cursor.fetchone()[0]:
-            return 0
+    added = 0
+    recordings: dict = {}  # the first schema's migration SQL, replayed in every batch
     try:
-        current = set(pool_schemas())
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s OR nspname LIKE %s",
-                [_like(POOL_PREFIX), _like(BUILD_PREFIX)],
-            )
-            leftovers = [row[0] for row in cursor.fetchall() if row[0] not in current]
-        for name in leftovers:
-            _drop_schema(name)
-        missing = max(0, size - len(current))
-        if not missing:
-            return 0
-        fingerprint = migrations_fingerprint()
-        building = [f"{BUILD_PREFIX}{fingerprint}_{secrets.token_hex(6)}" for _ in range(missing)]
-        with connection.cursor() as cursor:
-            for name in building:
-                cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)).as_string(cursor.connection))
-
-        def publish(name: str) -> None:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    sql.SQL("ALTER SCHEMA {} RENAME TO {}")
-                    .format(sql.Identifier(name), sql.Identifier(POOL_PREFIX + name[len(BUILD_PREFIX) :]))
-                    .as_string(cursor.connection)
-                )
-
-        report = migrate_schemas(building, after_each=publish)
-        for name in report.failed:
-            _drop_schema(name)
-        return len(report.migrated)
+        while True:
+            connection.set_schema_to_public()
+            with transaction.atomic():
+                if not advisory_xact_lock(*_LOCK_FILL, wait=False):
+                    return added
+                built, failed = _fill_batch(size, recordings)
+            added += built
+            if not built or failed:  # full, or failing: a rerun will tell
+                return added
     finally:
         connection.set_schema_to_public()
+
+
+def _fill_batch(size: int, recordings: dict) -> tuple[int, int]:
+    """One batch of fill_pool, inside its transaction: (schemas added, schemas that failed)."""
+    current = set(pool_schemas())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s OR nspname LIKE %s",
+            [_like(POOL_PREFIX), _like(BUILD_PREFIX)],
+        )
+        leftovers = [row[0] for row in cursor.fetchall() if row[0] not in current]
+    for name in leftovers:
+        _drop_schema(name)
+    missing = min(_FILL_BATCH, size - len(current))
+    if missing <= 0:
+        return 0, 0
+    fingerprint = migrations_fingerprint()
+    building = [f"{BUILD_PREFIX}{fingerprint}_{secrets.token_hex(6)}" for _ in range(missing)]
+    with connection.cursor() as cursor:
+        for name in building:
+            cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)).as_string(cursor.connection))
+
+    def publish(name: str) -> None:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(_LOCK_FILL))
+            cursor.execute(
+                sql.SQL("ALTER SCHEMA {} RENAME TO {}")
+                .format(sql.Identifier(name), sql.Identifier(POOL_PREFIX + name[len(BUILD_PREFIX) :]))
+                .as_string(cursor.connection)
+            )
+
+    report = migrate_schemas(building, after_each=publish, recordings=recordings)
+    connection.set_schema_to_public()
+    for name in report.failed:
+        _drop_schema(name)
+    return len(report.migrated), len(report.failed)
 
 
 _refilling = threading.Lock()

@@ -89,7 +89,10 @@ def provision_tenant(
             with transaction.atomic():
                 tenant.save(force_insert=True)
                 Domain.objects.create(domain=primary_domain_for(tenant_id), tenant=tenant, is_primary=True)
-        except IntegrityError as exc:
+        except (IntegrityError, ValidationError) as exc:
+            # IntegrityError: the primary key, when the other create commits after our insert.
+            # ValidationError: django-tenants' own schema-name check in save(), when it commits
+            # between our exists() and that check (seen under load in the parallel-create test).
             raise TenantAlreadyExists() from exc
         try:
             with transaction.atomic():

@@ -128,6 +128,25 @@ def charlie(db, keys) -> JsonClient:
     return JsonClient(token=keys.charlie, tenant="globex")
 
 
+def wsgi_request(path: str, **headers: str) -> tuple[int, bytes]:
+    """GET ``path`` through Django's WSGI handler with the request signals a real server sends.
+
+    The test client skips ``close_old_connections`` at the start and end of a request; gunicorn
+    does not, and the per-request connection handling (health checks, retries) lives there.
+    """
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import RequestFactory
+
+    environ = RequestFactory().get(path, **headers).environ
+    status: list[str] = []
+    response = WSGIHandler()(environ, lambda line, _headers, exc_info=None: status.append(line))
+    try:
+        body = b"".join(response)
+    finally:
+        response.close()
+    return int(status[0].split()[0]), body
+
+
 def schema_exists(name: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name])
@@ -141,6 +160,20 @@ def drop_tenant(tenant_id: str) -> None:
     Tenant.objects.filter(pk=tenant_id).delete()
     with connection.cursor() as cursor:
         cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant_id}" CASCADE')
+
+
+@pytest.fixture
+def reference_schema(committed_db) -> Iterator[str]:
+    """A schema made the stock way: CREATE SCHEMA, then django-tenants' migrate for that schema."""
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute('DROP SCHEMA IF EXISTS "reference" CASCADE')
+        cursor.execute('CREATE SCHEMA "reference"')
+    call_command("migrate_schemas", tenant=True, schema_name="reference", interactive=False, verbosity=0)
+    connection.set_schema_to_public()
+    yield "reference"
+    with connection.cursor() as cursor:
+        cursor.execute('DROP SCHEMA IF EXISTS "reference" CASCADE')
 
 
 @pytest.fixture
@@ -174,3 +207,24 @@ def _fresh_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(django_db_setup) -> Iterator[object]:
+    """Debian's PgBouncer in transaction mode, two server connections, in front of the test database.
+
+    Skipped when the package is missing, unless REQUIRE_PGBOUNCER_TESTS=1 (CI), where that fails.
+    """
+    from config import pgbouncer as bouncer
+
+    binary = bouncer.find_binary()
+    if binary is None:
+        message = "pgbouncer not found (apt-get install pgbouncer)"
+        if os.environ.get("REQUIRE_PGBOUNCER_TESTS") == "1":
+            pytest.fail(f"PgBouncer tests required (REQUIRE_PGBOUNCER_TESTS=1) but {message}")
+        pytest.skip(message)
+    running = bouncer.start(binary, connection.settings_dict)
+    try:
+        yield running
+    finally:
+        running.stop()

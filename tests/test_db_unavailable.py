@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection
 
-from tests.conftest import JsonClient
+from tests.conftest import JsonClient, wsgi_request
 
 UNAVAILABLE = {"error": "Service temporarily unavailable"}
 
@@ -30,6 +30,22 @@ def database_down(committed_db) -> Iterator[None]:
         finally:
             connection.close()
             connection.settings_dict.update(saved)
+
+
+def backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def terminate(pid: int) -> None:
+    """End a server process from another connection, as a server restart ends every one."""
+    killer = connection.copy()
+    try:
+        with killer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        killer.close()
 
 
 def _client(**kwargs) -> JsonClient:
@@ -94,15 +110,7 @@ def test_dead_persistent_connection_is_replaced(committed_db, keys) -> None:
     """The server ends the app's connection (a restart does that to every one): it is discarded, not reused."""
     client = _client(token=keys.alice, tenant="acme")
     assert client.get("/api/me").status_code == 200
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    killer = connection.copy()
-    try:
-        with killer.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-    finally:
-        killer.close()
+    terminate(backend_pid())
     # The test client skips Django's per-request health check, so the first request may meet the
     # dead connection: it must then answer 503, never 500, and drop it for the next request.
     first = client.get("/api/me")
@@ -112,6 +120,21 @@ def test_dead_persistent_connection_is_replaced(committed_db, keys) -> None:
     second = client.get("/api/me")
     assert second.status_code == 200
     assert second.json()["id"] == "acme"
+
+
+def test_a_connection_killed_between_requests_is_replaced_without_an_error(committed_db, keys) -> None:
+    """A restart kills every idle persistent connection: the next request's first read reconnects.
+
+    No health check runs before requests; through Django's WSGI handler (as under gunicorn)
+    the first statement meets the dead connection and is sent again on a new one.
+    """
+    headers = {"HTTP_AUTHORIZATION": f"Token {keys.alice}", "HTTP_X_TENANT_ID": "acme", "HTTP_HOST": "localhost"}
+    pid = backend_pid()
+    assert wsgi_request("/api/me", **headers)[0] == 200  # leaves the connection on acme's path
+    terminate(pid)
+    status, body = wsgi_request("/api/me", **headers)
+    assert status == 200, body
+    assert backend_pid() != pid
 
 
 def test_a_transaction_left_open_by_a_dying_request_does_not_poison_the_thread(committed_db, keys, monkeypatch):
@@ -136,15 +159,7 @@ def test_a_transaction_left_open_by_a_dying_request_does_not_poison_the_thread(c
 
     def dies_inside_a_transaction(self, request):
         transaction.atomic().__enter__()  # never exited, as when the failure hits Django's own bookkeeping
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            pid = cursor.fetchone()[0]
-        killer = connection.copy()
-        try:
-            with killer.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-        finally:
-            killer.close()
+        terminate(backend_pid())
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
 

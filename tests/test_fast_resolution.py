@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from tenants import services
 from tenants.cache import registry_cache
 from tenants.models import Plan, Tenant
-from tests.conftest import JsonClient
+from tests.conftest import JsonClient, wsgi_request
 
 
 @pytest.fixture
@@ -58,6 +58,34 @@ def test_warm_request_sends_only_the_views_own_queries(warm_cache, keys):
     warm_sql = sql_of(warm)
     # The view's own queries only: no registry read, no SET search_path.
     assert [table_of(sql) for sql in warm_sql] == PINNED_USERS_QUERIES, warm_sql
+
+
+def test_a_warm_request_sends_only_the_views_own_statements_on_the_wire(warm_cache, keys, tmp_path):
+    """What reaches the server, read from libpq's protocol trace: no health check, no SET.
+
+    Through Django's WSGI handler, whose request signals run the per-request connection
+    handling, as under gunicorn.
+    """
+    import psycopg
+
+    headers = {"HTTP_AUTHORIZATION": f"Token {keys.alice}", "HTTP_X_TENANT_ID": "acme", "HTTP_HOST": "localhost"}
+    for _ in range(2):
+        assert wsgi_request("/api/users", **headers)[0] == 200
+    trace = tmp_path / "trace.txt"
+    pgconn = connection.connection.pgconn
+    with trace.open("w") as out:
+        pgconn.trace(out.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            status, _ = wsgi_request("/api/users", **headers)
+        finally:
+            pgconn.untrace()
+    assert status == 200
+    # Messages "F <length> Query "<sql>"" (a statement may span lines): what the client sent; with
+    # client-side binding every statement is a simple query.
+    messages = [m.split("\t", 3) for m in re.split(r"\n(?=[FB]\t)", trace.read_text())]
+    sent = [m[3].strip().strip('"').strip() for m in messages if len(m) == 4 and m[0] == "F" and m[2] == "Query"]
+    assert [table_of(sql) for sql in sent] == PINNED_USERS_QUERIES, sent
 
 
 def test_switching_tenants_costs_one_set_only_when_the_schema_changes(warm_cache, keys):

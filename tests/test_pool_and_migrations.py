@@ -32,17 +32,6 @@ def execute(statement: str, params: list | None = None) -> None:
         cursor.execute(statement, params)
 
 
-@pytest.fixture
-def reference_schema(committed_db):
-    """A schema made the stock way: CREATE SCHEMA, then django-tenants' migrate for that schema."""
-    execute('DROP SCHEMA IF EXISTS "reference" CASCADE')
-    execute('CREATE SCHEMA "reference"')
-    call_command("migrate_schemas", tenant=True, schema_name="reference", interactive=False, verbosity=0)
-    connection.set_schema_to_public()
-    yield "reference"
-    execute('DROP SCHEMA IF EXISTS "reference" CASCADE')
-
-
 def test_a_pooled_schema_is_identical_to_a_migrated_schema_and_empty(committed_db, reference_schema):
     fill_pool(3)
     committed_db.append("pooled")
@@ -186,3 +175,49 @@ def test_migrate_tenants_reports_everything_up_to_date(capsys):
     call_command("migrate_tenants", "--no-pool", "--skip-public")
     out = capsys.readouterr().out
     assert "0 migrated, 0 failed" in out
+
+
+def run_at_once(work, count: int = 2) -> list:
+    """``work()`` in ``count`` threads released together, each on its own connection; their results."""
+    barrier = threading.Barrier(count)
+    results: list = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(work())
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return results
+
+
+def test_two_migrations_at_once_migrate_each_schema_once(committed_db, reference_schema):
+    """Each schema's transaction locks it and reads its state again: the second run finds it done."""
+    fill_pool(4)
+    ids = [f"twice-{n}" for n in range(4)]
+    committed_db.extend(ids)
+    for tenant_id in ids:
+        services.provision_tenant(tenant_id=tenant_id, name=tenant_id)
+        unapply_accounts(tenant_id)
+    reports = run_at_once(lambda: migrate_schemas(ids))
+    assert [report.failed for report in reports] == [{}, {}]
+    assert sorted(schema for report in reports for schema in report.migrated) == ids
+    for tenant_id in ids:
+        assert describe(tenant_id) == describe(reference_schema)
+
+
+def test_two_fills_at_once_never_overfill(committed_db):
+    target = len(pool_schemas()) + 4
+    added = run_at_once(lambda: fill_pool(target))
+    assert sum(added) == 4
+    assert len(pool_schemas()) == target

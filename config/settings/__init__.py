@@ -4,7 +4,8 @@ Importing settings has no side effect: it starts nothing and connects to nothing
 entry points (``manage.py``, ``config.wsgi``, the test session) start the embedded
 PostgreSQL when no DATABASE_URL is set (``config.embedded_postgres``).
 
-Variables: DATABASE_URL, CONN_MAX_AGE, REDIS_URL (database); SECRET_KEY, DEBUG, PRODUCTION,
+Variables: DATABASE_URL, CONN_MAX_AGE, DATABASE_POOL_MODE, DATABASE_DIRECT_URL,
+DATABASE_MAX_SCHEMAS_PER_CONNECTION, REDIS_URL (database); SECRET_KEY, DEBUG, PRODUCTION,
 ALLOWED_HOSTS, TRUSTED_PROXIES, SECURE_SSL_REDIRECT, SECURE_COOKIES, HSTS_SECONDS,
 HSTS_INCLUDE_SUBDOMAINS, HSTS_PRELOAD, CORS_ALLOWED_ORIGINS, CSRF_TRUSTED_ORIGINS,
 MAX_REQUEST_BODY_BYTES, LOGIN_RATE (security); TENANT_BASE_DOMAIN, PUBLIC_HOSTS,

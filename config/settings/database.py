@@ -15,12 +15,25 @@ CONN_MAX_AGE = env_int("CONN_MAX_AGE", 60)
 
 DATABASES = {
     "default": {
-        **dj_database_url.parse(DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True),
+        # No CONN_HEALTH_CHECKS (a SELECT 1 before every request): the backend retries the first
+        # read of a request once on a new connection when a restart killed the old one (tenants.db).
+        **dj_database_url.parse(DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=False),
         # django-tenants' backend, sending `SET search_path` only when a connection's path changes (tenants.db).
         "ENGINE": "tenants.db",
+        # "direct": DATABASE_URL is PostgreSQL itself (or a pooler in session mode). "transaction": it
+        # is a pooler in transaction mode (PgBouncer's pool_mode = transaction); no session state is
+        # relied on (tenants.db).
+        "POOL_MODE": env_str("DATABASE_POOL_MODE", "direct").lower(),
+        # Close a connection at the end of the request in which it passed this many distinct tenant
+        # schemas (0: never), so that no PostgreSQL backend keeps the catalogue of every schema.
+        "MAX_SCHEMAS_PER_CONNECTION": env_int("DATABASE_MAX_SCHEMAS_PER_CONNECTION", 300),
     }
 }
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+# PostgreSQL itself, for what a transaction pooler cannot carry: the registry cache's LISTEN.
+# Unset: DATABASE_URL in direct mode; in transaction mode the cache is off (every request
+# reads the registry).
+DATABASE_DIRECT_URL = env_str("DATABASE_DIRECT_URL")
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 REDIS_URL = env_str("REDIS_URL")

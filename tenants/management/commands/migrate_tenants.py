@@ -1,19 +1,23 @@
 """Migrate the public schema and every tenant's schema, skipping what is up to date.
 
-Replaces ``migrate_schemas`` for the whole platform: see ``tenants.migrator``.
+Replaces ``migrate_schemas`` for the whole platform: see ``tenants.migrator``. Runs at
+once are safe: the public schema is migrated in one transaction under a transaction-level
+advisory lock (a second run waits, then finds it up to date), and each tenant schema under
+its own (``tenants.migrator``). Only transaction-level locks, so it works through a pooler
+in transaction mode.
 """
 
 from __future__ import annotations
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
+from django.db import connection, transaction
 
-from tenants.migrator import applied_by_schema, expected_migrations, migrate_schemas
+from tenants.migrator import advisory_xact_lock, applied_by_schema, expected_migrations, migrate_schemas
 from tenants.models import Tenant
 from tenants.provisioning import fill_pool
 
-_LOCK_MIGRATE = (0x5EEE, 2)
+_LOCK_MIGRATE_PUBLIC = (0x5EEE, 2)
 
 
 class Command(BaseCommand):
@@ -25,24 +29,20 @@ class Command(BaseCommand):
         parser.add_argument("--pool-size", type=int, default=None, help="pool schemas to keep (TENANT_POOL_SIZE)")
 
     def handle(self, *args: object, **options: object) -> None:
-        # Two runs at once would race for the same schemas; the second one stops at the door.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(_LOCK_MIGRATE))
-            if not cursor.fetchone()[0]:
-                raise CommandError("another migrate_tenants is running")
         try:
             self._migrate(options)
         finally:
             connection.set_schema_to_public()
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(_LOCK_MIGRATE))
 
     def _migrate(self, options: dict) -> None:
         verbosity = int(options["verbosity"])
         if not options["skip_public"]:
-            public = applied_by_schema(["public"])["public"]
-            if public is None or not public >= expected_migrations():
-                call_command("migrate_schemas", shared=True, interactive=False, verbosity=verbosity)
+            connection.set_schema_to_public()
+            with transaction.atomic():
+                advisory_xact_lock(*_LOCK_MIGRATE_PUBLIC)
+                public = applied_by_schema(["public"])["public"]
+                if public is None or not public >= expected_migrations():
+                    call_command("migrate_schemas", shared=True, interactive=False, verbosity=verbosity)
 
         schemas = list(Tenant.objects.order_by("pk").values_list("schema_name", flat=True))
 
