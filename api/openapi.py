@@ -48,6 +48,37 @@ class TenantTokenScheme(_TokenScheme):
     token_route = "POST /api/auth/token (valid only in the tenant that issued it)"
 
 
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A tenant API key from POST /api/keys, as `Authorization: Bearer <key>` or `X-API-Key: <key>`. "
+                "It names its tenant: no X-Tenant-ID or subdomain is needed, and it is refused on any other tenant."
+            ),
+        }
+
+
+class JwtScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.JwtAuthentication"
+    name = "jwt"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": (
+                "An access token from POST /api/auth/jwt (5 minutes), verifiable with /.well-known/jwks.json; "
+                "refused on any tenant but the one in its `tenant` claim."
+            ),
+        }
+
+
 class _SessionScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema: AutoSchema) -> dict:
         return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME, "description": self.about}

@@ -8,10 +8,17 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from accounts.access import is_tenant_admin, tenant_user
+from accounts.access import api_key, is_tenant_admin, may_read, may_write, tenant_user
 from tenants import plans, ratelimit
 
 ADMIN_ROLE_REQUIRED = "Tenant admin role required"
+WRITE_SCOPE_REQUIRED = "API key lacks the 'write' scope"
+NOT_FOR_KEYS = "API keys cannot manage API keys"
+
+
+def _refuse_key_without_write(request: Request) -> None:
+    if api_key(request.user) is not None:
+        raise exceptions.PermissionDenied(WRITE_SCOPE_REQUIRED)
 
 
 class IsPlatformStaff(BasePermission):
@@ -30,20 +37,42 @@ class IsTenantUser(BasePermission):
 
 
 class ReadOrTenantAdmin(IsTenantUser):
-    """Members read; tenant admins also write."""
+    """Members and API keys read; tenant admins and keys with the ``write`` scope also write."""
 
     message = ADMIN_ROLE_REQUIRED
 
     def has_permission(self, request: Request, view: object) -> bool:
         if request.method in SAFE_METHODS:
-            return super().has_permission(request, view)
-        return is_tenant_admin(request.user)
+            return may_read(request.user)
+        if may_write(request.user):
+            return True
+        _refuse_key_without_write(request)
+        return False
 
 
 class TenantAdminOnly(IsTenantUser):
+    """Tenant admins; API keys within their scopes (a key is the tenant's, made by an admin)."""
+
     message = ADMIN_ROLE_REQUIRED
 
     def has_permission(self, request: Request, view: object) -> bool:
+        if is_tenant_admin(request.user):
+            return True
+        key = api_key(request.user)
+        if key is not None and key.allows(safe_method=request.method in SAFE_METHODS):
+            return True
+        _refuse_key_without_write(request)
+        return False
+
+
+class TenantAdminInPerson(IsTenantUser):
+    """A tenant admin, signed in as a person: what an API key can never do (manage keys)."""
+
+    message = ADMIN_ROLE_REQUIRED
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if api_key(request.user) is not None:
+            raise exceptions.PermissionDenied(NOT_FOR_KEYS)
         return is_tenant_admin(request.user)
 
 

@@ -60,6 +60,16 @@ class Conflict(ServiceError):
     status = 409
 
 
+class TooManyRequests(ServiceError):
+    """Refused until ``retry_after`` seconds have passed (sent as Retry-After)."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def error_body(message: str, detail: object = None) -> dict:
     return {"error": message} if detail is None else {"error": message, "detail": detail}
 
@@ -100,7 +110,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         note_database_unavailable(context.get("request"), exc)
         return database_unavailable_response(Response)
     if isinstance(exc, ServiceError):
-        return Response(error_body(str(exc), exc.detail), status=exc.status)
+        response = Response(error_body(str(exc), exc.detail), status=exc.status)
+        if isinstance(exc, TooManyRequests):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("Request body too large"), status=413)
     response = exception_handler(exc, context)

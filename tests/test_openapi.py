@@ -65,7 +65,12 @@ def test_security_schemes_per_side(schema):
         "name": "Authorization",
     }
     assert schemes["staffSession"]["in"] == "cookie"
-    assert schema["paths"]["/api/users"]["get"]["security"] == [{"tenantToken": []}, {"tenantSession": []}]
+    assert schema["paths"]["/api/users"]["get"]["security"] == [
+        {"tenantToken": []},
+        {"apiKey": []},
+        {"tenantSession": []},
+    ]
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "http", "scheme": "bearer"}
     assert schema["paths"]["/admin/tenants"]["get"]["security"] == [{"staffToken": []}, {"staffSession": []}]
     # Getting a token needs no credentials, and is throttled.
     assert "429" in schema["paths"]["/api/auth/token"]["post"]["responses"]
