@@ -11,7 +11,7 @@ from rest_framework import serializers
 from accounts.models import USERNAME_VALIDATOR, Role
 from core.validation import StrictCharField, StrictIntegerField, StrictSerializer, is_hex_color
 
-PLAN_GOVERNED_SETTINGS = ("max_users", "features", "rate_limit_per_minute")
+PLAN_GOVERNED_SETTINGS = ("max_users", "features", "rate_limit_per_minute", "requests_per_month")
 EDITABLE_SETTINGS = ("display_name", "timezone", "theme_color")
 
 
@@ -73,6 +73,7 @@ class SettingsUpdateSerializer(StrictSerializer):
     max_users = serializers.JSONField(required=False)
     features = serializers.JSONField(required=False)
     rate_limit_per_minute = serializers.JSONField(required=False)
+    requests_per_month = serializers.JSONField(required=False)
 
     def validate_theme_color(self, value: str) -> str:
         if not is_hex_color(value):

@@ -28,6 +28,7 @@ from accounts.throttling import LoginRateThrottle
 from core.audit import Actor
 from core.errors import ServiceError, first_error
 from core.validation import DIGITS
+from tenants.selectors import usage
 
 # The page lists this many users; the API pages through any number (a platform override may allow thousands).
 SHOWN_USERS = 200
@@ -76,6 +77,7 @@ def _dashboard_context(request: HttpRequest, user: TenantUser) -> dict:
         "settings_form": services.editable_settings(selectors.get_workspace_settings()),
         "error_field": "",
         "api_keys": list(selectors.api_keys()) if user.is_admin else [],
+        "usage": usage(tenant) if user.is_admin else None,
         "key_form": {"scopes": ["read"]},
     }
 

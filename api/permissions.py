@@ -9,7 +9,8 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from accounts.access import api_key, is_tenant_admin, may_read, may_write, tenant_user
-from tenants import plans, ratelimit
+from core.errors import TooManyRequests
+from tenants import metering, plans, ratelimit
 
 ADMIN_ROLE_REQUIRED = "Tenant admin role required"
 WRITE_SCOPE_REQUIRED = "API key lacks the 'write' scope"
@@ -89,13 +90,25 @@ class RequiresFeature(BasePermission):
 
 
 class TenantRateThrottle(BaseThrottle):
-    """The tenant's plan rate limit, shared by all its users and all worker processes."""
+    """The tenant's plan rate limit, then its monthly quota: shared by all its users, keys and worker processes.
+
+    A request refused by the rate limit does not count against the month's quota.
+    """
 
     def allow_request(self, request: Request, view: object) -> bool:
         tenant = request.tenant
-        decision = ratelimit.hit(tenant.id, tenant.limits.rate_limit_per_minute)
+        limits = tenant.limits
+        decision = ratelimit.hit(tenant.id, limits.rate_limit_per_minute)
         self.retry_after = decision.retry_after
-        return decision.allowed
+        if not decision.allowed:
+            return False
+        monthly = metering.hit(tenant.id, limits.requests_per_month)
+        if not monthly.allowed:
+            raise TooManyRequests(
+                f"Monthly request quota exceeded ({limits.requests_per_month} requests on {tenant.plan_id} plan)",
+                monthly.retry_after,
+            )
+        return True
 
     def wait(self) -> float:
         return self.retry_after

@@ -132,6 +132,9 @@ class TenantUpdateSerializer(StrictSerializer):
     max_users = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=1_000_000)
     features = FeatureListField(required=False, allow_null=True)
     rate_limit_per_minute = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=10_000_000)
+    requests_per_month = StrictIntegerField(
+        required=False, allow_null=True, min_value=0, max_value=10**12, help_text="null: the plan's quota again."
+    )
 
     def validate(self, attrs: dict) -> dict:
         if not attrs:
@@ -159,6 +162,9 @@ class WorkspaceSettingsSerializer(serializers.Serializer):
     max_users = serializers.IntegerField(source="limits.max_users")
     features = serializers.ListField(child=serializers.CharField(), source="limits.features")
     rate_limit_per_minute = serializers.IntegerField(source="limits.rate_limit_per_minute")
+    requests_per_month = serializers.IntegerField(
+        source="limits.requests_per_month", allow_null=True, help_text="Monthly request quota; null: unlimited."
+    )
     display_name = serializers.CharField()
     timezone = serializers.CharField(source="workspace.timezone")
     theme_color = serializers.CharField(source="workspace.theme_color")
@@ -253,3 +259,15 @@ class JwkSerializer(serializers.Serializer):
 
 class JwksSerializer(serializers.Serializer):
     keys = JwkSerializer(many=True)
+
+
+class UsageSerializer(serializers.Serializer):
+    """A tenant's usage this month (``tenants.selectors.Usage``)."""
+
+    tenant = serializers.CharField()
+    period = serializers.CharField(help_text="The calendar month (UTC), YYYY-MM.")
+    requests = serializers.IntegerField(help_text="API requests counted this month.")
+    requests_per_month = serializers.IntegerField(allow_null=True, help_text="The quota; null: unlimited.")
+    users = serializers.IntegerField()
+    max_users = serializers.IntegerField()
+    storage_bytes = serializers.IntegerField(help_text="Size of the tenant's schema on disk.")

@@ -42,11 +42,13 @@ from api.serializers import (
     SettingsUpdatedSerializer,
     TenantProfileSerializer,
     TokenPairSerializer,
+    UsageSerializer,
     UserSerializer,
 )
 from api.token_views import TokenExchangeViewSet
 from api.validation import validated
 from core.audit import Actor
+from tenants import selectors as tenant_selectors
 
 
 class TenantViewSet(viewsets.GenericViewSet):
@@ -206,6 +208,17 @@ class EventViewSet(TenantViewSet):
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(selectors.audit_events())
         return self.get_paginated_response(EventSerializer(page, many=True).data)
+
+
+class UsageViewSet(TenantViewSet):
+    """This month's requests against the quota, users against the limit, storage (tenant admins)."""
+
+    singleton = True
+    permission_classes = [TenantAdminOnly]
+
+    @extend_schema(operation_id="tenant_usage", responses=UsageSerializer)
+    def retrieve(self, request: Request) -> Response:
+        return Response(UsageSerializer(tenant_selectors.usage(request.tenant)).data)
 
 
 class ApiKeyViewSet(TenantViewSet):

@@ -20,6 +20,7 @@ tenant.register("api/export", tenant_views.ExportViewSet, basename="api-export")
 tenant.register("api/events", tenant_views.EventViewSet, basename="api-events")
 tenant.register("api/analytics", tenant_views.AnalyticsViewSet, basename="api-analytics")
 tenant.register("api/keys", tenant_views.ApiKeyViewSet, basename="api-key")
+tenant.register("api/usage", tenant_views.UsageViewSet, basename="api-usage")
 tenant.register("api/auth/jwt", tenant_views.JwtViewSet, basename="api-jwt")
 tenant.register("api/auth/jwt/refresh", tenant_views.JwtRefreshViewSet, basename="api-jwt-refresh")
 

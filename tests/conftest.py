@@ -51,9 +51,11 @@ def django_db_setup(request, django_test_environment, django_db_blocker) -> Iter
         call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     yield
     from tenants.cache import registry_cache
+    from tenants.metering import meter
 
     # The registry cache's LISTEN connection must be gone before the test database is dropped.
     registry_cache.stop()
+    meter.stop()
     with django_db_blocker.unblock():
         connections.close_all()
         teardown_databases(db_config, verbosity=request.config.option.verbose)
@@ -159,7 +161,12 @@ def committed_db(django_db_setup, django_db_blocker, keys) -> Iterator[list[str]
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Login throttles count in the cache; every test starts with none spent."""
+    """Login throttles count in the cache, quotas in the meter; every test starts with none spent."""
     from django.core.cache import cache
 
+    from tenants.metering import meter
+
     cache.clear()
+    # No background flushes in the test process: counts reach the database when a test flushes them.
+    meter.background = False
+    meter.reset()

@@ -8,6 +8,7 @@ is read from gunicorn's access log (its pid).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -45,10 +47,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path: Path):
+@contextlib.contextmanager
+def serving(tmp_path: Path, log_name: str = "access.log") -> Iterator[tuple[int, Path]]:
+    """gunicorn with two workers on a free port, its access log in ``tmp_path``; stopped (SIGTERM) at the end."""
     port = free_port()
-    log = tmp_path / "access.log"
+    log = tmp_path / log_name
     env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
     command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2"]
     command += ["--bind", f"127.0.0.1:{port}", "--access-logfile", str(log), "--access-logformat", "%(p)s %(s)s %(U)s"]
@@ -70,6 +73,12 @@ def server(tmp_path: Path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    with serving(tmp_path) as running:
+        yield running
 
 
 def get(port: int, token: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:
