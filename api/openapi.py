@@ -48,35 +48,30 @@ class TenantTokenScheme(_TokenScheme):
     token_route = "POST /api/auth/token (valid only in the tenant that issued it)"
 
 
-class ApiKeyScheme(OpenApiAuthenticationExtension):
+class _BearerScheme(OpenApiAuthenticationExtension):
+    extra: dict = {}
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict:
+        return {"type": "http", "scheme": "bearer", **self.extra, "description": self.about}
+
+
+class ApiKeyScheme(_BearerScheme):
     target_class = "accounts.authentication.ApiKeyAuthentication"
     name = "apiKey"
-
-    def get_security_definition(self, auto_schema: AutoSchema) -> dict:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": (
-                "A tenant API key from POST /api/keys, as `Authorization: Bearer <key>` or `X-API-Key: <key>`. "
-                "It names its tenant: no X-Tenant-ID or subdomain is needed, and it is refused on any other tenant."
-            ),
-        }
+    about = (
+        "A tenant API key from POST /api/keys, as `Authorization: Bearer <key>` or `X-API-Key: <key>`. "
+        "It names its tenant: no X-Tenant-ID or subdomain is needed, and it is refused on any other tenant."
+    )
 
 
-class JwtScheme(OpenApiAuthenticationExtension):
+class JwtScheme(_BearerScheme):
     target_class = "accounts.authentication.JwtAuthentication"
     name = "jwt"
-
-    def get_security_definition(self, auto_schema: AutoSchema) -> dict:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": (
-                "An access token from POST /api/auth/jwt (5 minutes), verifiable with /.well-known/jwks.json; "
-                "refused on any tenant but the one in its `tenant` claim."
-            ),
-        }
+    extra = {"bearerFormat": "JWT"}
+    about = (
+        "An access token from POST /api/auth/jwt (5 minutes), verifiable with /.well-known/jwks.json; "
+        "refused on any tenant but the one in its `tenant` claim."
+    )
 
 
 class _SessionScheme(OpenApiAuthenticationExtension):
