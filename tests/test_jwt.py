@@ -294,3 +294,24 @@ def test_tenants_unknown_to_a_token_cannot_use_it(charlie):
     with schema_context("acme"):
         assert TenantUser.objects.get(pk=1).username == "alice"
     assert Tenant.objects.filter(pk="globex").exists()
+
+
+def test_the_readmes_verifier_works_as_written(tmp_path):
+    """The README's snippet for other services, run against a real server: it verifies with the JWKS alone."""
+    from django.conf import settings
+
+    from tests.test_two_workers import serving
+
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    snippet = next(block for block in readme.split("```python\n")[1:] if "JWKS_URL" in block).split("```")[0]
+    access = pair_for()["access"]
+    with serving(tmp_path) as (port, _):
+        namespace: dict = {}
+        exec(snippet.replace("127.0.0.1:8000", f"127.0.0.1:{port}"), namespace)
+        claims = namespace["verify"](access, "acme")
+        assert (claims["tenant"], claims["sub"]) == ("acme", "1")
+        with pytest.raises(jwt.InvalidTokenError):
+            namespace["verify"](access, "globex")
+        other = jwt.encode(claims_for(), Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": "x"})
+        with pytest.raises(jwt.PyJWTError):
+            namespace["verify"](other, "acme")
