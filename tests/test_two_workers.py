@@ -52,7 +52,7 @@ def serving(tmp_path: Path, log_name: str = "access.log") -> Iterator[tuple[int,
     """gunicorn with two workers on a free port, its access log in ``tmp_path``; stopped (SIGTERM) at the end."""
     port = free_port()
     log = tmp_path / log_name
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "tests.settings"}
     command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2"]
     command += ["--bind", f"127.0.0.1:{port}", "--access-logfile", str(log), "--access-logformat", "%(p)s %(s)s %(U)s"]
     process = subprocess.Popen(
