@@ -105,7 +105,7 @@ ERROR_WHY = {
     409: "Conflict with the current state.",
     413: "Request body over the size limit.",
     415: "Body not application/json.",
-    429: "Too many requests: the tenant's plan rate limit, or the login throttle (see Retry-After).",
+    429: "Too many requests: the tenant's plan rate limit or monthly quota, or the login throttle (see Retry-After).",
     503: "The database is out of reach for the moment (see Retry-After).",
 }
 BODY_METHODS = ("POST", "PUT", "PATCH")

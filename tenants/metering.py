@@ -197,11 +197,14 @@ class _Meter:
             logger.warning("request counts lost at exit", exc_info=True)
 
     def stop(self) -> None:
-        """Stop the thread (the test session, before its database is dropped)."""
+        """Stop the thread and the exit's flush, dropping counts not added yet (the test session,
+        before its database is dropped: afterwards the connection would reach another database)."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(5)
         self._thread = None
+        self.reset()
+        self._pid = -1  # not this process's meter any more: the exit adds nothing
 
     def reset(self) -> None:
         """Forget everything this process counted and knows (tests)."""

@@ -66,11 +66,11 @@ def _unknown(request: HttpRequest, label: str) -> HttpResponse:
 
 
 class TenantResolutionMiddleware:
-    """Find the tenant of a request by subdomain, ``X-Tenant-ID`` or API key, and select its schema.
+    """Find the tenant of a request by subdomain, ``X-Tenant-ID``, API key or JWT, and select its schema.
 
-    An API key (``tenants.credentials``) names its tenant by itself: alone, it is enough
-    on the public host; with a subdomain or header of another tenant it is refused (401).
-    The key itself is checked later, by authentication, in the tenant's schema.
+    An API key or a JWT (``tenants.credentials``) names its tenant by itself: alone, it is
+    enough on the public host; with a subdomain or header of another tenant it is refused
+    (401). A key itself is checked later, by authentication, in the tenant's schema.
 
     Runs before sessions and authentication, so the tenant errors of SPEC 3 come
     first and the session and user are read from the tenant's own schema.
