@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from accounts.keys import ApiKeyPrincipal
 from accounts.models import TenantUser
 
 
@@ -14,3 +15,20 @@ def is_tenant_admin(user: object) -> bool:
     """Tenant admins create, change and delete users and change settings; members only read."""
     signed_in = tenant_user(user)
     return signed_in is not None and signed_in.is_admin
+
+
+def api_key(user: object) -> ApiKeyPrincipal | None:
+    """The API key behind a request, when a key (not a person) made it."""
+    return user if isinstance(user, ApiKeyPrincipal) else None
+
+
+def may_read(user: object) -> bool:
+    """Any user of the tenant, and any of its keys (both scopes allow safe methods)."""
+    key = api_key(user)
+    return tenant_user(user) is not None or (key is not None and key.allows(safe_method=True))
+
+
+def may_write(user: object) -> bool:
+    """Tenant admins, and keys with the ``write`` scope."""
+    key = api_key(user)
+    return is_tenant_admin(user) or (key is not None and key.allows(safe_method=False))

@@ -1,4 +1,4 @@
-"""DRF authentication: hashed API tokens and sessions, each valid only where it was issued."""
+"""DRF authentication: hashed API tokens, tenant API keys and sessions, each valid only where it was issued."""
 
 from __future__ import annotations
 
@@ -82,3 +82,47 @@ class TenantSessionAuthentication(authentication.SessionAuthentication):
         if result is None or not isinstance(result[0], TenantUser):
             return None
         return result
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """A tenant API key (``Authorization: Bearer`` or ``X-API-Key``), as the tenant middleware found it.
+
+    The middleware has already refused a key of another tenant; here the key is checked
+    in the tenant's schema (``accounts.keys``). Bad, expired or revoked: 401 "Invalid API key".
+    """
+
+    def authenticate(self, request):
+        from accounts import keys
+
+        credential = getattr(request, "credential", None)
+        if credential is None or credential.kind != "key":
+            return None
+        principal = keys.authenticate(credential)
+        if principal is None:
+            raise exceptions.AuthenticationFailed(credential.refusal)
+        return principal, None
+
+    def authenticate_header(self, request) -> str:
+        return "Bearer"
+
+
+class JwtAuthentication(authentication.BaseAuthentication):
+    """An access token (``Authorization: Bearer <JWT>``), verified by the tenant middleware.
+
+    The middleware checked the signature and times and refused a token of another tenant;
+    here the token's subject must still be an active user of this tenant or a usable key.
+    """
+
+    def authenticate(self, request):
+        from accounts.service_tokens import principal_of
+
+        credential = getattr(request, "credential", None)
+        if credential is None or credential.kind != "jwt":
+            return None
+        principal = principal_of(credential.claims)
+        if principal is None:
+            raise exceptions.AuthenticationFailed(credential.refusal)
+        return principal, credential.claims
+
+    def authenticate_header(self, request) -> str:
+        return "Bearer"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 
 
 class InvalidAccountInput(Invalid):
@@ -28,3 +28,17 @@ class LastAdmin(Conflict):
 
 class UsernameTaken(Conflict):
     pass
+
+
+class ApiKeyNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("API key not found")
+
+
+class InvalidRefreshToken(ServiceError):
+    """Unknown, expired, already used (its family is then retired), or its holder may no longer sign in."""
+
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__("Invalid refresh token")

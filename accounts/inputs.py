@@ -9,9 +9,9 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import USERNAME_VALIDATOR, Role
-from core.validation import StrictCharField, StrictSerializer, is_hex_color
+from core.validation import StrictCharField, StrictIntegerField, StrictSerializer, is_hex_color
 
-PLAN_GOVERNED_SETTINGS = ("max_users", "features", "rate_limit_per_minute")
+PLAN_GOVERNED_SETTINGS = ("max_users", "features", "rate_limit_per_minute", "requests_per_month")
 EDITABLE_SETTINGS = ("display_name", "timezone", "theme_color")
 
 
@@ -74,6 +74,7 @@ class SettingsUpdateSerializer(StrictSerializer):
     max_users = serializers.JSONField(required=False, allow_null=True)
     features = serializers.JSONField(required=False, allow_null=True)
     rate_limit_per_minute = serializers.JSONField(required=False, allow_null=True)
+    requests_per_month = serializers.JSONField(required=False, allow_null=True)
 
     def validate_theme_color(self, value: str) -> str:
         if not is_hex_color(value):
@@ -91,3 +92,30 @@ class CredentialsSerializer(StrictSerializer):
 
     username = StrictCharField(max_length=150)
     password = StrictCharField(max_length=1024, trim_whitespace=False)
+
+
+class ScopeListField(serializers.ListField):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(child=serializers.ChoiceField(choices=["read", "write"]), min_length=1, max_length=2, **kwargs)
+
+    def to_internal_value(self, data: object) -> list[str]:
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        values = super().to_internal_value(data)
+        if len(set(values)) != len(values):
+            raise serializers.ValidationError("Each scope once.")
+        return values
+
+
+class ApiKeyCreateSerializer(StrictSerializer):
+    """A new tenant API key: its name, ``read`` and/or ``write``, and optionally its lifetime in days."""
+
+    # Untrimmed, so that the length checked is the length given (as the schema says).
+    name = StrictCharField(max_length=100, trim_whitespace=False)
+    scopes = ScopeListField()
+    expires_in_days = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
+
+    def validate_name(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value

@@ -72,3 +72,35 @@ class WorkspaceSettings(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or "workspace settings"
+
+
+class ApiKey(HashedToken):
+    """A key of the tenant itself, not of a user: for scripts and integrations (see ``tenants.credentials``).
+
+    Found by its public ``key_id`` and checked against the digest of the whole key. Revoking
+    deletes the row; a trigger (migration 0005) tells every worker's key cache at commit.
+    """
+
+    key_id = models.CharField(max_length=12, unique=True, editable=False)
+    prefix = models.CharField(max_length=100, editable=False, help_text="The public start of the key")
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Written at most once a minute per key and process (accounts.keys), never per request.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class RefreshToken(HashedToken):
+    """A refresh token of a JWT pair (accounts.service_tokens): used once, then replaced by the next.
+
+    Tokens of one sign-in share a ``family``; a refresh token used a second time retires its
+    whole family (it was copied). Held by a user, or by an API key (deleted with it).
+    """
+
+    user = models.ForeignKey(TenantUser, null=True, on_delete=models.CASCADE, related_name="refresh_tokens")
+    api_key = models.ForeignKey(ApiKey, null=True, on_delete=models.CASCADE, related_name="refresh_tokens")
+    family = models.CharField(max_length=32, db_index=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Model, QuerySet
 from django.db.models.functions import TruncDate
 
-from accounts.errors import UserNotFound
-from accounts.models import TenantUser, WorkspaceSettings
+from accounts.errors import ApiKeyNotFound, UserNotFound
+from accounts.models import ApiKey, TenantUser, WorkspaceSettings
 from core.models import AuditEvent
 from core.validation import parse_id
 from tenants.models import Tenant
@@ -19,13 +19,27 @@ def users() -> QuerySet[TenantUser]:
     return TenantUser.objects.order_by("id")
 
 
+def _by_raw_id(model: type[Model], raw_id: str, missing: type[Exception]) -> Model:
+    pk = parse_id(raw_id)
+    row = model.objects.filter(pk=pk).first() if pk is not None else None
+    if row is None:
+        raise missing()
+    return row
+
+
 def user_by_raw_id(raw_id: str) -> TenantUser:
     """The user a URL segment names in the current tenant; UserNotFound for anything else."""
-    pk = parse_id(raw_id)
-    user = TenantUser.objects.filter(pk=pk).first() if pk is not None else None
-    if user is None:
-        raise UserNotFound()
-    return user
+    return _by_raw_id(TenantUser, raw_id, UserNotFound)
+
+
+def api_keys() -> QuerySet[ApiKey]:
+    """The tenant's API keys, newest first (revoked keys are deleted)."""
+    return ApiKey.objects.order_by("-created_at", "-id")
+
+
+def api_key_by_raw_id(raw_id: str) -> ApiKey:
+    """The API key a URL segment names in the current tenant; ApiKeyNotFound for anything else."""
+    return _by_raw_id(ApiKey, raw_id, ApiKeyNotFound)
 
 
 def get_workspace_settings() -> WorkspaceSettings:

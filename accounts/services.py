@@ -1,4 +1,4 @@
-"""Writes inside one tenant's schema: users, their tokens, the workspace settings.
+"""Writes inside one tenant's schema: users, their tokens, the tenant's API keys, the workspace settings.
 
 Every function expects the connection to be on the tenant's schema (a tenant request,
 or ``schema_context``), except ``provision_tenant_with_admin``, which makes the schema.
@@ -8,13 +8,17 @@ through here, so the rules hold and the audit trail is written on every path.
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
+from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.errors import (
+    ApiKeyNotFound,
     InvalidAccountInput,
     LastAdmin,
     PlanGovernedSetting,
@@ -23,12 +27,14 @@ from accounts.errors import (
     UserNotFound,
 )
 from accounts.inputs import EDITABLE_SETTINGS, PLAN_GOVERNED_SETTINGS
-from accounts.models import AuthToken, Role, TenantUser, WorkspaceSettings
+from accounts.models import ApiKey, AuthToken, Role, TenantUser, WorkspaceSettings
 from core import audit
 from core.audit import SYSTEM, Actor
 from core.errors import ServiceError
+from core.models import digest
 from core.validation import iana_time_zones
 from tenants import services as tenant_services
+from tenants.credentials import key_prefix, new_api_key
 from tenants.models import Tenant
 from tenants.selectors import lock_tenant
 
@@ -177,6 +183,49 @@ def issue_token(user: TenantUser, name: str = "api", *, replace: bool = False) -
             AuthToken.objects.filter(user=user, name=name).delete()
         _, raw_key = AuthToken.issue(user=user, name=name)
     return raw_key
+
+
+# --- API keys ----------------------------------------------------------------------------
+
+
+def _audited_key(key: ApiKey) -> dict:
+    """What the audit trail keeps of a key: never the key, nor its digest."""
+    return {
+        "id": key.pk,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": list(key.scopes),
+        "expires_at": int(key.expires_at.timestamp()) if key.expires_at else None,
+    }
+
+
+def create_api_key(
+    tenant: Tenant, *, name: str, scopes: list[str], expires_in_days: int | None = None, actor: Actor = SYSTEM
+) -> tuple[ApiKey, str]:
+    """A new API key of ``tenant``; returns it with the raw key, shown this once and stored only as a digest."""
+    key_id, raw_key = new_api_key(tenant.id)
+    expires_at = timezone.now() + datetime.timedelta(days=expires_in_days) if expires_in_days else None
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            key_id=key_id,
+            key_digest=digest(raw_key),
+            prefix=key_prefix(tenant.id, key_id),
+            name=name,
+            scopes=sorted(set(scopes)),
+            expires_at=expires_at,
+        )
+        audit.record("key.create", actor, f"key:{key.pk}", None, _audited_key(key))
+    return key, raw_key
+
+
+def revoke_api_key(key_id: int, actor: Actor = SYSTEM) -> None:
+    """Delete a key; every worker refuses it from the commit on (the trigger of migration 0005)."""
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().filter(pk=key_id).first()
+        if key is None:
+            raise ApiKeyNotFound()
+        audit.record("key.revoke", actor, f"key:{key.pk}", _audited_key(key), None)
+        key.delete()
 
 
 # --- Workspace settings -------------------------------------------------------------------

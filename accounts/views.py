@@ -18,10 +18,18 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import selectors, services
 from accounts.access import is_tenant_admin, tenant_user
-from accounts.inputs import EDITABLE_SETTINGS, SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
+from accounts.inputs import (
+    EDITABLE_SETTINGS,
+    ApiKeyCreateSerializer,
+    SettingsUpdateSerializer,
+    UserCreateSerializer,
+    UserUpdateSerializer,
+)
 from accounts.models import Role, TenantUser
 from core.audit import Actor
 from core.errors import ServiceError, first_error
+from core.validation import DIGITS
+from tenants.selectors import usage
 
 # The page lists this many users; the API pages through any number (a platform override may allow thousands).
 SHOWN_USERS = 200
@@ -56,6 +64,9 @@ def _dashboard_context(request: HttpRequest, user: TenantUser) -> dict:
         "form": {"role": Role.MEMBER},
         "settings_form": services.editable_settings(selectors.get_workspace_settings()),
         "error_field": "",
+        "api_keys": list(selectors.api_keys()) if user.is_admin else [],
+        "usage": usage(tenant) if user.is_admin else None,
+        "key_form": {"scopes": ["read"]},
     }
 
 
@@ -162,4 +173,39 @@ def update_settings(request: HttpRequest, me: TenantUser) -> HttpResponse:
     except ServiceError as exc:
         return _refuse(request, me, str(exc), exc.status, settings_form=data, error_field=f"settings.{exc.field}")
     messages.success(request, "Workspace settings saved.")
+    return redirect("dashboard")
+
+
+def _key_form_data(request: HttpRequest) -> dict:
+    """The key form as the API takes it: scopes from the check boxes, the lifetime as a number of days."""
+    data: dict = {"name": request.POST.get("name", ""), "scopes": request.POST.getlist("scopes")}
+    days = request.POST.get("expires_in_days", "").strip()
+    if days:
+        data["expires_in_days"] = int(days) if DIGITS.match(days) else days
+    return data
+
+
+@admin_action
+def create_api_key(request: HttpRequest, me: TenantUser) -> HttpResponse:
+    """A new key, shown on this page once (with a copy button); the page never shows it again."""
+    data = _key_form_data(request)
+    serializer = ApiKeyCreateSerializer(data=data)
+    if not serializer.is_valid():
+        field, message = first_error(serializer.errors)
+        return _refuse(request, me, message, 400, key_form=data, error_field=f"key.{field}")
+    key, raw_key = services.create_api_key(request.tenant, **serializer.validated_data, actor=Actor.of(me))
+    # Rendered, not redirected: the secret must not pass through the session or a URL.
+    response = _render_dashboard(request, me, new_key=raw_key, new_key_name=key.name)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@admin_action
+def revoke_api_key(request: HttpRequest, me: TenantUser, key_id: str) -> HttpResponse:
+    try:
+        key = selectors.api_key_by_raw_id(key_id)
+        services.revoke_api_key(key.pk, actor=Actor.of(me))
+    except ServiceError as exc:
+        return _refuse(request, me, str(exc), exc.status)
+    messages.success(request, f"Revoked the key {key.name} ({key.prefix}).")
     return redirect("dashboard")

@@ -26,12 +26,20 @@ def error(description: str) -> OpenApiResponse:
 # --- Security schemes ----------------------------------------------------------------------
 
 
-def _scheme(target_class: str, name: str, cookie: bool, description: str) -> type[OpenApiAuthenticationExtension]:
-    """A security scheme of the schema, for one of the project's authentication classes."""
+def _scheme(
+    target_class: str, name: str, cookie: bool, description: str, bearer: str | None = None
+) -> type[OpenApiAuthenticationExtension]:
+    """A security scheme of the schema, for one of the project's authentication classes.
+
+    ``bearer`` makes it ``Authorization: Bearer`` (its value, if any, is the bearer format).
+    """
     where = (
         {"in": "cookie", "name": settings.SESSION_COOKIE_NAME} if cookie else {"in": "header", "name": "Authorization"}
     )
     definition = {"type": "apiKey", **where, "description": description}
+    if bearer is not None:
+        definition = {"type": "http", "scheme": "bearer", **({"bearerFormat": bearer} if bearer else {})}
+        definition["description"] = description
     return type(
         f"{name}Scheme",
         (OpenApiAuthenticationExtension,),
@@ -51,6 +59,26 @@ SECURITY_SCHEMES = [
         "tenantToken",
         cookie=False,
         description='"Token <key>", the key from POST /api/auth/token (valid only in the tenant that issued it).',
+    ),
+    _scheme(
+        "accounts.authentication.ApiKeyAuthentication",
+        "apiKey",
+        cookie=False,
+        bearer="",
+        description=(
+            "A tenant API key from POST /api/keys, as `Authorization: Bearer <key>` or `X-API-Key: <key>`. "
+            "It names its tenant: no X-Tenant-ID or subdomain is needed, and it is refused on any other tenant."
+        ),
+    ),
+    _scheme(
+        "accounts.authentication.JwtAuthentication",
+        "jwt",
+        cookie=False,
+        bearer="JWT",
+        description=(
+            "An access token from POST /api/auth/jwt (5 minutes), verifiable with /.well-known/jwks.json; "
+            "refused on any tenant but the one in its `tenant` claim."
+        ),
     ),
     _scheme(
         "accounts.authentication.StaffSessionAuthentication",
@@ -81,7 +109,7 @@ ERROR_WHY = {
     409: "Conflict with the current state.",
     413: "Request body over the size limit.",
     415: "Body not application/json.",
-    429: "Too many requests: the tenant's plan rate limit, or the sign-in throttle (see Retry-After).",
+    429: "Too many requests: the tenant's plan rate limit or monthly quota, or the sign-in throttle (see Retry-After).",
     503: "The database is out of reach for the moment (see Retry-After).",
 }
 BODY_METHODS = ("POST", "PUT", "PATCH")

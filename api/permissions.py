@@ -8,10 +8,18 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from accounts.access import is_tenant_admin, tenant_user
-from tenants import plans, ratelimit
+from accounts.access import api_key, is_tenant_admin, may_read, may_write, tenant_user
+from core.errors import RateLimited
+from tenants import metering, plans, ratelimit
 
 ADMIN_ROLE_REQUIRED = "Tenant admin role required"
+WRITE_SCOPE_REQUIRED = "API key lacks the 'write' scope"
+NOT_FOR_KEYS = "API keys cannot manage API keys"
+
+
+def _refuse_key_without_write(request: Request) -> None:
+    if api_key(request.user) is not None:
+        raise exceptions.PermissionDenied(WRITE_SCOPE_REQUIRED)
 
 
 class IsPlatformStaff(BasePermission):
@@ -30,20 +38,42 @@ class IsTenantUser(BasePermission):
 
 
 class ReadOrTenantAdmin(IsTenantUser):
-    """Members read; tenant admins also write."""
+    """Members and API keys read; tenant admins and keys with the ``write`` scope also write."""
 
     message = ADMIN_ROLE_REQUIRED
 
     def has_permission(self, request: Request, view: object) -> bool:
         if request.method in SAFE_METHODS:
-            return super().has_permission(request, view)
-        return is_tenant_admin(request.user)
+            return may_read(request.user)
+        if may_write(request.user):
+            return True
+        _refuse_key_without_write(request)
+        return False
 
 
 class TenantAdminOnly(IsTenantUser):
+    """Tenant admins; API keys within their scopes (a key is the tenant's, made by an admin)."""
+
     message = ADMIN_ROLE_REQUIRED
 
     def has_permission(self, request: Request, view: object) -> bool:
+        if is_tenant_admin(request.user):
+            return True
+        key = api_key(request.user)
+        if key is not None and key.allows(safe_method=request.method in SAFE_METHODS):
+            return True
+        _refuse_key_without_write(request)
+        return False
+
+
+class TenantAdminInPerson(IsTenantUser):
+    """A tenant admin, signed in as a person: what an API key can never do (manage keys)."""
+
+    message = ADMIN_ROLE_REQUIRED
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if api_key(request.user) is not None:
+            raise exceptions.PermissionDenied(NOT_FOR_KEYS)
         return is_tenant_admin(request.user)
 
 
@@ -60,16 +90,27 @@ class RequiresFeature(BasePermission):
 
 
 class TenantRateThrottle(BaseThrottle):
-    """The tenant's plan rate limit, shared by all its users and all worker processes.
+    """The tenant's plan rate limit, then its monthly quota: shared by all its users, keys and worker processes.
 
-    A request signed in by session was counted already, with the pages, by
-    ``tenants.middleware.TenantRateLimitMiddleware``; it is not counted twice.
+    A request signed in by session was counted against the rate limit already, with the
+    pages, by ``tenants.middleware.TenantRateLimitMiddleware``; it is not counted twice.
+    A request refused by the rate limit does not count against the month's quota.
     """
 
     def allow_request(self, request: Request, view: object) -> bool:
         decision = ratelimit.count_tenant_request(request._request)
+        tenant = request.tenant
+        limits = tenant.limits
         self.retry_after = decision.retry_after
-        return decision.allowed
+        if not decision.allowed:
+            return False
+        monthly = metering.hit(tenant.id, limits.requests_per_month)
+        if not monthly.allowed:
+            raise RateLimited(
+                f"Monthly request quota exceeded ({limits.requests_per_month} requests on {tenant.plan_id} plan)",
+                monthly.retry_after,
+            )
+        return True
 
     def wait(self) -> float:
         return self.retry_after

@@ -23,6 +23,7 @@ from api.serializers import (
     TenantDetailSerializer,
     TenantSerializer,
     TenantUpdateSerializer,
+    UsageSerializer,
 )
 from api.token_views import TokenExchangeViewSet
 from api.validation import validated
@@ -110,6 +111,12 @@ class TenantViewSet(PlatformViewSet):
     def activate(self, request: Request, tenant_id: str) -> Response:
         tenant = services.set_tenant_active(tenant_id, True, actor=self.actor())
         return Response(ActivatedSerializer(tenant).data)
+
+    @extend_schema(operation_id="tenants_usage", responses=UsageSerializer)
+    @action(detail=True, methods=["get"])
+    def usage(self, request: Request, tenant_id: str) -> Response:
+        """The tenant's requests this month against its quota, users against its limit, storage."""
+        return Response(UsageSerializer(selectors.usage(self.tenant())).data)
 
     @extend_schema(operation_id="tenants_events", responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=ListPage.of("events", tenant=True))

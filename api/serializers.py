@@ -27,6 +27,11 @@ class UnixTimeField(serializers.Field):
         return int(value.timestamp())
 
 
+@extend_schema_field({"type": "integer", "nullable": True, "description": "Unix time, seconds; null if never."})
+class OptionalUnixTimeField(UnixTimeField):
+    """Unix time, or null (DRF renders a None value as null without calling the field)."""
+
+
 @extend_schema_field({"type": "number", "description": "Unix time, seconds, with fractions."})
 class PreciseUnixTimeField(UnixTimeField):
     def to_representation(self, value: object) -> float:
@@ -56,8 +61,8 @@ class TokenSerializer(serializers.Serializer):
 
 
 class EventActorSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["platform", "tenant", "system"], source="actor_kind")
-    name = serializers.CharField(source="actor")
+    kind = serializers.ChoiceField(choices=["platform", "tenant", "key", "system"], source="actor_kind")
+    name = serializers.CharField(source="actor", help_text='A username; for a key ("key"), its public prefix.')
 
 
 class EventSerializer(serializers.Serializer):
@@ -143,6 +148,9 @@ class TenantUpdateSerializer(StrictSerializer):
     max_users = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=1_000_000)
     features = FeatureListField(required=False, allow_null=True)
     rate_limit_per_minute = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=10_000_000)
+    requests_per_month = StrictIntegerField(
+        required=False, allow_null=True, min_value=0, max_value=10**12, help_text="null: the plan's quota again."
+    )
 
     def validate(self, attrs: dict) -> dict:
         if not attrs:
@@ -170,6 +178,9 @@ class WorkspaceSettingsSerializer(serializers.Serializer):
     max_users = serializers.IntegerField(source="limits.max_users")
     features = serializers.ListField(child=serializers.CharField(), source="limits.features")
     rate_limit_per_minute = serializers.IntegerField(source="limits.rate_limit_per_minute")
+    requests_per_month = serializers.IntegerField(
+        source="limits.requests_per_month", allow_null=True, help_text="Monthly request quota; null: unlimited."
+    )
     display_name = serializers.CharField()
     timezone = serializers.CharField(source="workspace.timezone")
     theme_color = serializers.CharField(source="workspace.theme_color")
@@ -212,3 +223,67 @@ class AnalyticsSerializer(serializers.Serializer):
     users_by_role = RoleCountsSerializer()
     users_created_per_day = DayCountSerializer(many=True)
     total_users = serializers.IntegerField()
+
+
+class ApiKeySerializer(serializers.Serializer):
+    """A tenant API key as listed: never the key itself."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="The public start of the key, to tell keys apart.")
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=["read", "write"]))
+    created_at = UnixTimeField()
+    expires_at = OptionalUnixTimeField()
+    last_used_at = OptionalUnixTimeField(help_text="Updated at most once a minute.")
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    """A new key, with the key itself: shown in this answer only, never again."""
+
+    key = serializers.CharField(source="raw_key", help_text="The secret. Store it now: it is never shown again.")
+
+
+class TokenPairSerializer(serializers.Serializer):
+    """A JWT pair (``accounts.service_tokens.TokenPair``)."""
+
+    tenant = serializers.CharField()
+    access = serializers.CharField(help_text="A JWT, valid for expires_in seconds: send it as Authorization: Bearer.")
+    refresh = serializers.CharField(help_text="Used once, at POST /api/auth/jwt/refresh, for the next pair.")
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class JwtRequestSerializer(StrictSerializer):
+    """A username and password; or nothing, with an API key in the Authorization or X-API-Key header."""
+
+    username = StrictCharField(required=False, max_length=150)
+    password = StrictCharField(required=False, max_length=1024, trim_whitespace=False)
+
+
+class RefreshRequestSerializer(StrictSerializer):
+    refresh = StrictCharField(max_length=1024, trim_whitespace=False)
+
+
+class JwkSerializer(serializers.Serializer):
+    kty = serializers.CharField()
+    crv = serializers.CharField()
+    x = serializers.CharField()
+    kid = serializers.CharField()
+    use = serializers.CharField()
+    alg = serializers.CharField()
+
+
+class JwksSerializer(serializers.Serializer):
+    keys = JwkSerializer(many=True)
+
+
+class UsageSerializer(serializers.Serializer):
+    """A tenant's usage this month (``tenants.selectors.Usage``)."""
+
+    tenant = serializers.CharField()
+    period = serializers.CharField(help_text="The calendar month (UTC), YYYY-MM.")
+    requests = serializers.IntegerField(help_text="API requests counted this month.")
+    requests_per_month = serializers.IntegerField(allow_null=True, help_text="The quota; null: unlimited.")
+    users = serializers.IntegerField()
+    max_users = serializers.IntegerField()
+    storage_bytes = serializers.IntegerField(help_text="Size of the tenant's schema on disk.")

@@ -2,34 +2,61 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts import selectors, services
-from accounts.authentication import TenantSessionAuthentication, TenantTokenAuthentication
-from accounts.inputs import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
+from accounts import selectors, service_tokens, services
+from accounts.access import api_key
+from accounts.authentication import (
+    ApiKeyAuthentication,
+    JwtAuthentication,
+    TenantSessionAuthentication,
+    TenantTokenAuthentication,
+)
+from accounts.inputs import ApiKeyCreateSerializer, SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
 from accounts.models import TenantUser
 from api.openapi import error
 from api.pagination import ListPage
-from api.permissions import IsTenantUser, ReadOrTenantAdmin, RequiresFeature, TenantAdminOnly, TenantRateThrottle
+from api.permissions import (
+    IsTenantUser,
+    ReadOrTenantAdmin,
+    RequiresFeature,
+    TenantAdminInPerson,
+    TenantAdminOnly,
+    TenantRateThrottle,
+)
 from api.serializers import (
     AnalyticsSerializer,
+    ApiKeyCreatedSerializer,
+    ApiKeySerializer,
     ExportSerializer,
+    JwtRequestSerializer,
+    RefreshRequestSerializer,
     SettingsSerializer,
     SettingsUpdatedSerializer,
     TenantEventSerializer,
     TenantProfileSerializer,
+    TokenPairSerializer,
+    UsageSerializer,
     UserSerializer,
 )
 from api.token_views import TokenExchangeViewSet
 from api.validation import validated
 from core.audit import Actor
+from tenants import selectors as tenant_selectors
 
 
 class TenantViewSet(viewsets.GenericViewSet):
-    authentication_classes = [TenantTokenAuthentication, TenantSessionAuthentication]
+    authentication_classes = [
+        TenantTokenAuthentication,
+        ApiKeyAuthentication,
+        JwtAuthentication,
+        TenantSessionAuthentication,
+    ]
     permission_classes = [ReadOrTenantAdmin]
     throttle_classes = [TenantRateThrottle]
     lookup_value_regex = "[^/]+"
@@ -186,3 +213,94 @@ class EventViewSet(TenantViewSet):
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(selectors.audit_events())
         return self.get_paginated_response(TenantEventSerializer(page, many=True).data)
+
+
+class UsageViewSet(TenantViewSet):
+    """This month's requests against the quota, users against the limit, storage (tenant admins)."""
+
+    singleton = True
+    permission_classes = [TenantAdminOnly]
+
+    @extend_schema(operation_id="tenant_usage", responses=UsageSerializer)
+    def retrieve(self, request: Request) -> Response:
+        return Response(UsageSerializer(tenant_selectors.usage(request.tenant)).data)
+
+
+class ApiKeyViewSet(TenantViewSet):
+    """The tenant's API keys: created, listed and revoked by tenant admins in person, never by a key."""
+
+    permission_classes = [TenantAdminInPerson]
+    lookup_url_kwarg = "key_id"
+    pagination_class = ListPage.of("keys", tenant=True)
+    serializer_class = ApiKeySerializer
+
+    @extend_schema(operation_id="keys_list")
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(selectors.api_keys())
+        return self.get_paginated_response(ApiKeySerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="keys_create",
+        request=ApiKeyCreateSerializer,
+        responses={201: ApiKeyCreatedSerializer, 403: error("Not a tenant admin, or an API key.")},
+    )
+    def create(self, request: Request) -> Response:
+        key, raw_key = services.create_api_key(
+            request.tenant, actor=self.actor(), **validated(ApiKeyCreateSerializer, request)
+        )
+        key.raw_key = raw_key
+        return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(operation_id="keys_revoke", responses={204: None})
+    def destroy(self, request: Request, key_id: str) -> Response:
+        services.revoke_api_key(selectors.api_key_by_raw_id(key_id).pk, actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SignInViewSet(viewsets.ViewSet):
+    """A sign-in route: anyone may try. Passwords are throttled where they are checked
+    (``accounts.throttling``); signing in never spends the tenant's plan limit (anyone could)."""
+
+    singleton = True
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    # Read by the OpenAPI description: POST may answer the sign-in throttle's 429.
+    signs_in = True
+
+
+class JwtViewSet(SignInViewSet):
+    """A JWT pair for a username and password, or for the API key in the request's header."""
+
+    authentication_classes = [ApiKeyAuthentication]
+
+    @extend_schema(
+        operation_id="jwt_create",
+        request=JwtRequestSerializer,
+        responses={200: TokenPairSerializer, 401: error("Bad username or password, or a bad API key.")},
+    )
+    def create(self, request: Request) -> Response:
+        data = validated(JwtRequestSerializer, request)
+        key = api_key(request.user)
+        if key is not None:
+            if data:
+                raise serializers.ValidationError("Give a username and password, or an API key, not both.")
+            return Response(TokenPairSerializer(service_tokens.issue_for_key(request.tenant, key)).data)
+        if set(data) != {"username", "password"}:
+            raise serializers.ValidationError("Give a username and password, or an API key.")
+        user = authenticate(request._request, **data)
+        if not isinstance(user, TenantUser):
+            raise exceptions.AuthenticationFailed("Invalid username or password")
+        return Response(TokenPairSerializer(service_tokens.issue_for_user(request.tenant, user)).data)
+
+
+class JwtRefreshViewSet(SignInViewSet):
+    """The next JWT pair for a refresh token, which is retired."""
+
+    @extend_schema(
+        operation_id="jwt_refresh",
+        request=RefreshRequestSerializer,
+        responses={200: TokenPairSerializer, 401: error("Unknown, expired or already used refresh token.")},
+    )
+    def create(self, request: Request) -> Response:
+        raw_refresh = validated(RefreshRequestSerializer, request)["refresh"]
+        return Response(TokenPairSerializer(service_tokens.refresh(request.tenant, raw_refresh)).data)

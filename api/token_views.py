@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, status, viewsets
+from rest_framework import exceptions, status, views, viewsets
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.inputs import CredentialsSerializer
-from api.serializers import TokenSerializer
+from api.serializers import JwksSerializer, TokenSerializer
 from api.validation import validated
+from core import signed_tokens
 
 
 class TokenExchangeViewSet(viewsets.ViewSet):
@@ -53,3 +54,17 @@ class TokenExchangeViewSet(viewsets.ViewSet):
     def destroy(self, request: Request) -> Response:
         request.auth.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JwksView(views.APIView):
+    """``/.well-known/jwks.json``: the public keys that verify this platform's JWTs (current first)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="jwks", responses=JwksSerializer)
+    def get(self, request: Request) -> Response:
+        response = Response(JwksSerializer(signed_tokens.jwks()).data)
+        # Verifiers may keep the keys for a while; a rotation keeps the old key published longer than this.
+        response["Cache-Control"] = "public, max-age=300"
+        return response

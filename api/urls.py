@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from api import platform_views, tenant_views
+from django.urls import path
+
+from api import platform_views, tenant_views, token_views
 from core.routing import Router
 
 platform = Router()
@@ -17,6 +19,13 @@ tenant.register("api/users", tenant_views.UserViewSet, basename="api-user")
 tenant.register("api/export", tenant_views.ExportViewSet, basename="api-export")
 tenant.register("api/events", tenant_views.EventViewSet, basename="api-events")
 tenant.register("api/analytics", tenant_views.AnalyticsViewSet, basename="api-analytics")
+tenant.register("api/keys", tenant_views.ApiKeyViewSet, basename="api-key")
+tenant.register("api/usage", tenant_views.UsageViewSet, basename="api-usage")
+tenant.register("api/auth/jwt", tenant_views.JwtViewSet, basename="api-jwt")
+tenant.register("api/auth/jwt/refresh", tenant_views.JwtRefreshViewSet, basename="api-jwt-refresh")
 
-platform_urlpatterns = platform.urls
-tenant_urlpatterns = tenant.urls
+# The public keys of service tokens, on every host: verifiers need no tenant to fetch them.
+jwks = path(".well-known/jwks.json", token_views.JwksView.as_view(), name="jwks")
+
+platform_urlpatterns = [*platform.urls, jwks]
+tenant_urlpatterns = [*tenant.urls, jwks]

@@ -2,7 +2,8 @@
 
 * ``bench.modes.Baseline`` (settings ``bench.settings_baseline``): tenancy switched off,
   the physical limit of this stack: every request is served for one fixed tenant, found
-  once per process, with no host or header parsing and no lookup at all.
+  once per process, with no host or header parsing and no lookup at all, and no monthly
+  metering either (``unmetered``), so that overhead_ratio includes the quotas' cost.
 * ``bench.settings_stock``: django-tenants' own ``TenantMainMiddleware`` (a Domain lookup
   per request) on its stock backend (``SET search_path`` per request).
 """
@@ -32,3 +33,10 @@ class BaselineTenantMiddleware:
             connection.set_tenant(self.tenant)
         request.urlconf = settings.ROOT_URLCONF
         return self.get_response(request)
+
+
+def unmetered() -> None:
+    """Every request admitted and nothing counted: monthly quotas switched off (baseline only)."""
+    from tenants import metering
+
+    metering.hit = lambda tenant_id, quota, now=None: metering.Decision(True, 0)

@@ -35,6 +35,8 @@ from kit import RESULTS, AppServer
 BENCH_DB = "bench_tenancy"
 TARGETS = {
     "overhead_ratio": (">=", 0.90),
+    "api_key_ratio": (">=", 0.95),
+    "jwt_ratio": (">=", 0.95),
     "speedup_vs_stock": (">=", 1.3),
     "p50_ratio_n_10": ("<=", 1.10),
     "provision_p50_ms": ("<=", 50),
@@ -59,8 +61,12 @@ def tenant_id(number: int) -> str:
     return f"t{number:05d}"
 
 
+# Quotas on, far away: every request is metered (counted in memory, added in batches), never refused.
+BENCH_QUOTA = 10**12
+
+
 def prepare_tenants(ids: list[str]) -> dict[str, str]:
-    """Three users in each tenant, a token for one; no rate limit (the same in every set-up)."""
+    """Three users in each tenant, a token for one; no rate limit, a far quota (the same in every set-up)."""
     from django_tenants.utils import schema_context
 
     from accounts.models import AuthToken, TenantUser
@@ -76,8 +82,23 @@ def prepare_tenants(ids: list[str]) -> dict[str, str]:
                 users.append(user)
             TenantUser.objects.bulk_create(users)
             _, tokens[tid] = AuthToken.issue(user=TenantUser.objects.get(username="ann"), name="bench")
-    Tenant.objects.filter(pk__in=ids).update(rate_limit_override=0)
+    Tenant.objects.filter(pk__in=ids).update(rate_limit_override=0, requests_per_month_override=BENCH_QUOTA)
     return tokens
+
+
+def machine_credentials(tid: str) -> tuple[str, str]:
+    """An API key of the tenant (read) and a JWT of its admin: each names the tenant by itself."""
+    from django_tenants.utils import schema_context
+
+    from accounts import service_tokens, services
+    from accounts.models import TenantUser
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get(pk=tid)
+    with schema_context(tid):
+        _, raw_key = services.create_api_key(tenant, name="bench", scopes=["read"])
+        access = service_tokens.issue_for_user(tenant, TenantUser.objects.get(username="ann")).access
+    return raw_key, access
 
 
 def create_tenants(first: int, last: int) -> dict[str, str]:
@@ -283,6 +304,8 @@ def main() -> int:
         "CONN_MAX_AGE": "600",
         "TENANT_POOL_REFILL": "false",
         "BENCH_TENANT": tenant_id(1),
+        # Access tokens outlive the run (5 minutes otherwise); verifying one costs the same.
+        "JWT_ACCESS_SECONDS": "86400",
         "PYTHONWARNINGS": "ignore:No directory at",
     }
     os.environ.update(env)
@@ -325,8 +348,13 @@ def main() -> int:
             }
             servers["pooled"] = AppServer(pooled_env, name="pooled", settings="config.settings")
         one = write_pairs(work / "one.txt", {tenant_id(1): tokens[tenant_id(1)]})
+        api_key, access_token = machine_credentials(tenant_id(1))
+        one_key = write_pairs(work / "key.txt", {tenant_id(1): api_key})
+        one_jwt = write_pairs(work / "jwt.txt", {tenant_id(1): access_token})
         for name, server in servers.items():
             wrk(server, one, by[name], 1, 2)  # warm-up: imports, connections, caches
+        wrk(servers["tenant"], one_key, "bearer", 1, 2)
+        wrk(servers["tenant"], one_jwt, "bearer", 1, 2)
 
         checkpoints = sorted({10, *(c for c in (100, 250, 500, 1000, 2000, 5000) if c < n), n})
         series = []
@@ -372,17 +400,20 @@ def main() -> int:
         # The figures that are compared with each other are measured in alternation, slice by
         # slice, so that a burst of load from elsewhere on the machine hits every set-up alike.
         ten = write_pairs(work / "ten.txt", {tid: tokens[tid] for tid in list(tokens)[:10]})
-        cpu = {name: [0.0, 0] for name in servers}  # CPU seconds, requests
+        cpu = {name: [0.0, 0] for name in (*servers, "api_key", "jwt")}  # CPU seconds, requests
 
-        def throughput(name: str) -> float:
-            before = servers[name].cpu_seconds()
-            run = wrk(servers[name], one, by[name], args.seconds, 4)
-            cpu[name][0] += servers[name].cpu_seconds() - before
+        def throughput(name: str, server: str | None = None, pairs: Path = one, how: str = "") -> float:
+            server = server or name
+            before = servers[server].cpu_seconds()
+            run = wrk(servers[server], pairs, how or by[server], args.seconds, 4)
+            cpu[name][0] += servers[server].cpu_seconds() - before
             cpu[name][1] += run["requests"]
             return run["rps"]
 
         slices = {
             "tenant": lambda: throughput("tenant"),
+            "api_key": lambda: throughput("api_key", "tenant", one_key, "bearer"),
+            "jwt": lambda: throughput("jwt", "tenant", one_jwt, "bearer"),
             "baseline": lambda: throughput("baseline"),
             "stock": lambda: throughput("stock"),
             "p50_10": lambda: wrk(servers["tenant"], ten, "header", args.seconds, 2)["p50_ms"],
@@ -402,7 +433,7 @@ def main() -> int:
         # Each figure is the median of its slices; as the set-ups take turns, a burst of load
         # from elsewhere on the machine falls on all of them alike. Best slices are kept too,
         # and the ratios of slices measured next to each other in the same round.
-        for name in [name for name in ("tenant", "baseline", "stock", "pooled") if name in measured]:
+        for name in [name for name in ("tenant", "api_key", "jwt", "baseline", "stock", "pooled") if name in measured]:
             result[f"rps_{name}"] = round(statistics.median(measured[name]), 1)
             result[f"rps_{name}_best"] = round(max(measured[name]), 1)
         if "pooled" in measured:
@@ -416,6 +447,8 @@ def main() -> int:
             ("overhead_ratio", "tenant", "baseline"),
             ("speedup_vs_stock", "tenant", "stock"),
             ("p50_ratio_n_10", "p50_n", "p50_10"),
+            ("api_key_ratio", "api_key", "tenant"),
+            ("jwt_ratio", "jwt", "tenant"),
         ]
         if "pooled" in measured:
             pairs += [("pooled_ratio", "pooled", "tenant"), ("p50_ratio_n_10_pooled", "pooled_p50_n", "pooled_p50_10")]
@@ -441,6 +474,8 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     result["overhead_ratio"] = round(result["rps_tenant"] / result["rps_baseline"], 3)
+    result["api_key_ratio"] = round(result["rps_api_key"] / result["rps_tenant"], 3)
+    result["jwt_ratio"] = round(result["rps_jwt"] / result["rps_tenant"], 3)
     result["speedup_vs_stock"] = round(result["rps_tenant"] / result["rps_stock"], 3)
     result["p50_ratio_n_10"] = round(result["p50_ms_n"] / result["p50_ms_10"], 3)
     if "rps_pooled" in result:
@@ -465,13 +500,21 @@ def main() -> int:
     rows = [
         ("tenants", result["tenants"], ""),
         ("rps_tenant (GET /api/users, one tenant)", result["rps_tenant"], ""),
-        ("rps_baseline (tenancy off)", result["rps_baseline"], ""),
+        ("rps_api_key (the same, API key alone)", result["rps_api_key"], ""),
+        ("rps_jwt (the same, JWT alone)", result["rps_jwt"], ""),
+        ("api_key_ratio", result["api_key_ratio"], verdict("api_key_ratio", result["api_key_ratio"])),
+        ("jwt_ratio", result["jwt_ratio"], verdict("jwt_ratio", result["jwt_ratio"])),
+        ("api_key_ratio, paired slices (median)", result["api_key_ratio_paired_median"], ""),
+        ("jwt_ratio, paired slices (median)", result["jwt_ratio_paired_median"], ""),
+        ("rps_baseline (tenancy and metering off)", result["rps_baseline"], ""),
         ("rps_stock (django-tenants middleware)", result["rps_stock"], ""),
         ("overhead_ratio", result["overhead_ratio"], verdict("overhead_ratio", result["overhead_ratio"])),
         ("speedup_vs_stock", result["speedup_vs_stock"], verdict("speedup_vs_stock", result["speedup_vs_stock"])),
         ("overhead_ratio, paired slices (median)", result["overhead_ratio_paired_median"], ""),
         ("speedup_vs_stock, paired slices (median)", result["speedup_vs_stock_paired_median"], ""),
         ("cpu ms/request: tenant", result["cpu_ms_per_request_tenant"], ""),
+        ("cpu ms/request: api key", result["cpu_ms_per_request_api_key"], ""),
+        ("cpu ms/request: jwt", result["cpu_ms_per_request_jwt"], ""),
         ("cpu ms/request: baseline", result["cpu_ms_per_request_baseline"], ""),
         ("cpu ms/request: stock", result["cpu_ms_per_request_stock"], ""),
         ("overhead_ratio_cpu (baseline/tenant cpu)", result["overhead_ratio_cpu"], ""),

@@ -38,4 +38,6 @@ urlpatterns = [
     path("settings", pages.update_settings, name="tenant-settings"),
     path("users/<str:user_id>/role", pages.change_role, name="tenant-change-role"),
     path("users/<str:user_id>/remove", pages.remove_user, name="tenant-remove-user"),
+    path("keys", pages.create_api_key, name="tenant-create-key"),
+    path("keys/<str:key_id>/revoke", pages.revoke_api_key, name="tenant-revoke-key"),
 ]

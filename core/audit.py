@@ -16,15 +16,19 @@ from core.models import AuditEvent
 
 @dataclass(frozen=True)
 class Actor:
-    kind: str  # "platform" (staff), "tenant" (a tenant user) or "system" (commands, jobs)
+    kind: str  # "platform" (staff), "tenant" (a tenant user), "key" (a tenant's API key) or "system" (commands, jobs)
     name: str
 
     @classmethod
     def of(cls, user: object) -> Actor:
-        """The actor behind a request's user: platform staff, a tenant user, or the system."""
+        """The actor behind a request's user: platform staff, a tenant user, an API key, or the system.
+
+        A principal that is not a person says its own kind with ``actor_kind`` (an API key: "key").
+        """
         if user is None or not getattr(user, "is_authenticated", False):
             return SYSTEM
-        return cls("platform" if getattr(user, "is_staff", False) else "tenant", user.get_username())
+        kind = getattr(user, "actor_kind", None) or ("platform" if getattr(user, "is_staff", False) else "tenant")
+        return cls(kind, user.get_username())
 
 
 SYSTEM = Actor("system", "system")

@@ -56,7 +56,7 @@ class AuditEvent(models.Model):
     """
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor_kind = models.CharField(max_length=10)  # platform, tenant or system
+    actor_kind = models.CharField(max_length=10)  # platform, tenant, key or system
     actor = models.CharField(max_length=150)
     action = models.CharField(max_length=40)
     target = models.CharField(max_length=100)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 
 from core.audit import Actor
@@ -31,7 +32,18 @@ class DomainInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "plan", "active", "user_count", "primary_domain", "created_at"]
+    list_display = [
+        "id",
+        "name",
+        "plan",
+        "active",
+        "user_count",
+        "requests_this_month",
+        "monthly_quota",
+        "storage",
+        "primary_domain",
+        "created_at",
+    ]
     list_filter = ["plan", "active"]
     search_fields = ["id", "name"]
     ordering = ["created_at", "id"]
@@ -46,6 +58,9 @@ class TenantAdmin(admin.ModelAdmin):
         "effective_max_users",
         "effective_features",
         "effective_rate_limit",
+        "monthly_quota",
+        "requests_this_month",
+        "storage",
     ]
     fieldsets = [
         (None, {"fields": ["id", "schema_name", "name", "plan", "active", "created_at", "user_count", "domain_list"]}),
@@ -53,14 +68,20 @@ class TenantAdmin(admin.ModelAdmin):
             "Limits in force",
             {
                 "description": "The plan's values, or the override where one is set.",
-                "fields": ["effective_max_users", "effective_features", "effective_rate_limit"],
+                "fields": ["effective_max_users", "effective_features", "effective_rate_limit", "monthly_quota"],
             },
         ),
+        ("Usage this month (UTC)", {"fields": ["requests_this_month", "storage"]}),
         (
             "Overrides of the plan",
             {
                 "description": "Leave empty to follow the plan.",
-                "fields": ["max_users_override", "features_override", "rate_limit_override"],
+                "fields": [
+                    "max_users_override",
+                    "features_override",
+                    "rate_limit_override",
+                    "requests_per_month_override",
+                ],
             },
         ),
     ]
@@ -78,15 +99,32 @@ class TenantAdmin(admin.ModelAdmin):
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        counts = selectors.user_counts(tenant.id for tenant in changelist.result_list)
+        # The page's usage in a few queries, not a few per row.
+        usages = selectors.usages(list(changelist.result_list))
         for tenant in changelist.result_list:
-            tenant.user_count_value = counts.get(tenant.id, 0)
+            tenant.usage_value = usages[tenant.id]
         return changelist
+
+    def _usage(self, tenant: Tenant) -> selectors.Usage:
+        value = getattr(tenant, "usage_value", None)
+        return value if value is not None else selectors.usage(tenant)
 
     @admin.display(description="users")
     def user_count(self, tenant: Tenant) -> int:
-        value = getattr(tenant, "user_count_value", None)
-        return value if value is not None else selectors.user_counts([tenant.id]).get(tenant.id, 0)
+        return self._usage(tenant).users
+
+    @admin.display(description="requests this month")
+    def requests_this_month(self, tenant: Tenant) -> int:
+        return self._usage(tenant).requests
+
+    @admin.display(description="monthly quota")
+    def monthly_quota(self, tenant: Tenant) -> str:
+        quota = tenant.limits.requests_per_month
+        return "unlimited" if quota is None else str(quota)
+
+    @admin.display(description="storage")
+    def storage(self, tenant: Tenant) -> str:
+        return filesizeformat(self._usage(tenant).storage_bytes)
 
     @admin.display(description="domains")
     def domain_list(self, tenant: Tenant) -> str:
@@ -159,7 +197,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "max_users", "features", "rate_limit_per_minute"]
+    list_display = ["id", "name", "max_users", "features", "rate_limit_per_minute", "requests_per_month"]
 
 
 @admin.register(StaffToken)

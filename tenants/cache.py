@@ -53,11 +53,13 @@ class _Listener(threading.Thread):
             try:
                 with psycopg.connect(**self.params, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    for channel in self.cache.followed_channels():
+                        conn.execute(f"LISTEN {channel}")
                     # Anything cached before this LISTEN may have missed a notification.
                     self.cache.invalidate(healthy=True)
                     while not self.stopping.is_set():
-                        for _ in conn.notifies(timeout=1.0):
-                            self.cache.invalidate(healthy=True)
+                        for notification in conn.notifies(timeout=1.0):
+                            self.cache.notified(notification.channel, notification.payload)
                         # Once a second: prove the connection still works (or fail and reconnect),
                         # and see the stop flag.
                         conn.execute("SELECT 1")
@@ -108,6 +110,7 @@ class RegistryCache:
         self._healthy = False
         self._listener: _Listener | None = None
         self._pid = 0
+        self._followers: dict[str, Callable[[str | None], None]] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -153,6 +156,31 @@ class RegistryCache:
             self._hosts.clear()
             if healthy is not None:
                 self._healthy = healthy
+        if healthy is not None:
+            # The listener connected or lost its connection: other caches may have missed notifications too.
+            for forget in self._followers.values():
+                forget(None)
+
+    # -- other per-process caches on the same listener ---------------------------------------
+
+    def follow(self, channel: str, on_notify: Callable[[str | None], None]) -> None:
+        """Also LISTEN on ``channel`` (call at start-up, before the first request starts the listener).
+
+        ``on_notify(payload)`` runs on each notification of the channel, and ``on_notify(None)``
+        whenever the listener connects or loses its connection. Such a cache may answer while
+        ``usable()`` is true, as this one does.
+        """
+        self._followers[channel] = on_notify
+
+    def followed_channels(self) -> list[str]:
+        return list(self._followers)
+
+    def notified(self, channel: str, payload: str) -> None:
+        follower = self._followers.get(channel)
+        if follower is None:
+            self.invalidate(healthy=True)
+        else:
+            follower(payload)
 
     # -- reads ---------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 from core.errors import error_response, json_error
+from tenants.credentials import presented
 from tenants.ratelimit import count_tenant_request
 from tenants.selectors import get_tenant, tenant_for_host
 
@@ -66,7 +67,11 @@ def _unknown(request: HttpRequest, label: str) -> HttpResponse:
 
 
 class TenantResolutionMiddleware:
-    """Find the tenant of a request by subdomain or ``X-Tenant-ID`` and select its schema.
+    """Find the tenant of a request by subdomain, ``X-Tenant-ID``, API key or JWT, and select its schema.
+
+    An API key or a JWT (``tenants.credentials``) names its tenant by itself: alone, it is
+    enough on the public host; with a subdomain or header of another tenant it is refused
+    (401). A key itself is checked later, by authentication, in the tenant's schema.
 
     Runs before sessions and authentication, so the tenant errors of SPEC 3 come
     first and the session and user are read from the tenant's own schema.
@@ -85,6 +90,7 @@ class TenantResolutionMiddleware:
         # Every request starts on the public schema, whatever the connection did before.
         connection.set_schema_to_public()
         request.tenant = None
+        request.credential = None
         path = request.path_info
         host = _host_name(request)
 
@@ -101,6 +107,7 @@ class TenantResolutionMiddleware:
 
         # META rather than request.headers, which builds a dict of every header per request.
         header = (request.META.get(TENANT_HEADER_META) or "").strip()
+        credential = presented(request) if needs_tenant(path) else None
         if host_tenant is not None:
             if header and header != host_tenant.id:
                 return json_error(f"{TENANT_HEADER} header does not match the tenant of this host", 400)
@@ -109,11 +116,19 @@ class TenantResolutionMiddleware:
             tenant = get_tenant(header)
             if tenant is None:
                 return _unknown(request, header)
+        elif credential is not None:
+            tenant = get_tenant(credential.tenant_id) if credential.tenant_id else None
+            if tenant is None:
+                return json_error(credential.refusal, 401)
         elif needs_tenant(path):
             return json_error(f"Missing {TENANT_HEADER} header", 400)
         else:
             return self._public(request)
 
+        if credential is not None and credential.tenant_id != tenant.id:
+            # Malformed, or another tenant's: the same answer, which tells nothing about other tenants.
+            return json_error(credential.refusal, 401)
+        request.credential = credential
         if not tenant.active:
             return error_response(
                 request, 403, "Tenant account is suspended", "This workspace is suspended", SUSPENDED_WORKSPACE

@@ -20,6 +20,9 @@ class Plan(models.Model):
     max_users = models.PositiveIntegerField()
     features = models.JSONField(default=list, help_text='Feature flags, e.g. ["api", "export"]')
     rate_limit_per_minute = models.PositiveIntegerField(help_text="API requests per minute for the whole tenant")
+    requests_per_month = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="API requests per calendar month (UTC); empty: unlimited"
+    )
 
     class Meta:
         ordering = ["max_users", "id"]
@@ -40,6 +43,7 @@ class Tenant(TenantMixin):
     max_users_override = models.PositiveIntegerField(null=True, blank=True)
     features_override = models.JSONField(null=True, blank=True)
     rate_limit_override = models.PositiveIntegerField(null=True, blank=True)
+    requests_per_month_override = models.PositiveBigIntegerField(null=True, blank=True)
 
     # Provisioning is done explicitly by tenants.services, inside one transaction.
     auto_create_schema = False
@@ -90,3 +94,17 @@ class RateLimitCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}@{self.window_start}: {self.hits}"
+
+
+class UsageCounter(models.Model):
+    """API requests of one tenant in one calendar month (UTC), when no REDIS_URL is set (tenants.metering)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    period = models.CharField(max_length=7, help_text="YYYY-MM")
+    requests = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "period"], name="one_usage_counter_per_month")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}@{self.period}: {self.requests}"

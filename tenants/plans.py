@@ -18,6 +18,7 @@ OVERRIDE_FIELDS = {
     "max_users": "max_users_override",
     "features": "features_override",
     "rate_limit_per_minute": "rate_limit_override",
+    "requests_per_month": "requests_per_month_override",
 }
 
 
@@ -26,6 +27,7 @@ class _Governed(Protocol):
     max_users_override: int | None
     features_override: list[str] | None
     rate_limit_override: int | None
+    requests_per_month_override: int | None
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Limits:
     max_users: int
     features: tuple[str, ...]
     rate_limit_per_minute: int
+    requests_per_month: int | None  # None: unlimited
 
 
 def limits_for(tenant: _Governed) -> Limits:
@@ -46,6 +49,7 @@ def limits_for(tenant: _Governed) -> Limits:
         max_users=values["max_users"],
         features=tuple(values["features"]),
         rate_limit_per_minute=values["rate_limit_per_minute"],
+        requests_per_month=values["requests_per_month"],
     )
 
 

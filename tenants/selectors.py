@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.apps import apps
 from django.conf import settings
@@ -10,6 +12,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from psycopg import sql
 
+from tenants import metering
 from tenants.cache import read_through
 from tenants.errors import TenantNotFound
 from tenants.ids import is_well_formed_tenant_id
@@ -80,3 +83,60 @@ def tenant_details(tenant: Tenant) -> Tenant:
     tenant.user_count = user_counts([tenant.id]).get(tenant.id, 0)
     tenant.domain_names = domain_names(tenant)
     return tenant
+
+
+def schema_sizes(tenant_ids: Iterable[str]) -> dict[str, int]:
+    """Bytes on disk of each tenant's schema (tables with their indexes and TOAST, sequences), in one query."""
+    ids = [tenant_id for tenant_id in tenant_ids if is_well_formed_tenant_id(tenant_id)]
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname, coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_namespace n "
+            "LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'm', 'S') "
+            "WHERE n.nspname = ANY(%s) GROUP BY n.nspname",
+            [ids],
+        )
+        return {schema: int(size) for schema, size in cursor.fetchall()}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a tenant used this month against its plan: requests, users and storage."""
+
+    tenant: str
+    period: str
+    requests: int
+    requests_per_month: int | None
+    users: int
+    max_users: int
+    storage_bytes: int
+
+    @property
+    def requests_percent(self) -> float | None:
+        return None if not self.requests_per_month else min(100.0, 100 * self.requests / self.requests_per_month)
+
+
+def usages(tenants: list[Tenant], now: float | None = None) -> dict[str, Usage]:
+    """The usage of each tenant this month (UTC), in a few queries whatever their number."""
+    period = metering.period_of(time.time() if now is None else now)
+    ids = [tenant.id for tenant in tenants]
+    requests = metering.requests_in(ids, period)
+    users = user_counts(ids)
+    sizes = schema_sizes(ids)
+    return {
+        tenant.id: Usage(
+            tenant=tenant.id,
+            period=period,
+            requests=requests.get(tenant.id, 0),
+            requests_per_month=tenant.limits.requests_per_month,
+            users=users.get(tenant.id, 0),
+            max_users=tenant.limits.max_users,
+            storage_bytes=sizes.get(tenant.id, 0),
+        )
+        for tenant in tenants
+    }
+
+
+def usage(tenant: Tenant, now: float | None = None) -> Usage:
+    return usages([tenant], now)[tenant.id]

@@ -51,9 +51,11 @@ def django_db_setup(request, django_test_environment, django_db_blocker) -> Iter
         call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     yield
     from tenants.cache import registry_cache
+    from tenants.metering import meter
 
     # The registry cache's LISTEN connection must be gone before the test database is dropped.
     registry_cache.stop()
+    meter.stop()
     with django_db_blocker.unblock():
         connections.close_all()
         teardown_databases(db_config, verbosity=request.config.option.verbose)
@@ -203,10 +205,15 @@ def _one_counting_window(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Nothing a test put in the cache reaches the next one."""
+    """Nothing a test put in the cache reaches the next one; quotas start with none spent in the meter."""
     from django.core.cache import cache
 
+    from tenants.metering import meter
+
     cache.clear()
+    # No background flushes in the test process: counts reach the database when a test flushes them.
+    meter.background = False
+    meter.reset()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 
 from accounts import services
-from accounts.models import TenantUser, WorkspaceSettings
+from accounts.models import ApiKey, TenantUser, WorkspaceSettings
 from tenants.models import Tenant
 from tests.conftest import DEMO_PASSWORD
 
@@ -156,6 +156,7 @@ def _restore_demo_data() -> None:
     connection.set_schema_to_public()
     Tenant.objects.filter(pk="globex").update(active=True)
     with schema_context("acme"):
+        ApiKey.objects.all().delete()
         TenantUser.objects.filter(username__startswith="dana").delete()
         WorkspaceSettings.objects.filter(pk=1).update(display_name="", theme_color="#2563eb", timezone="UTC")
     with schema_context("globex"):
@@ -370,3 +371,49 @@ def test_platform_admin_suspends_and_reactivates_a_tenant(server, demo_data, ste
     visitor.page.goto(f"http://globex.localhost:{server}/")
     expect(visitor.page.locator("h1")).to_have_text("Sign in to Globex Inc.")
     visitor.shot("globex-back")
+
+
+def test_tenant_admin_creates_copies_and_revokes_an_api_key(server, demo_data, steps):
+    import json
+    import urllib.error
+    import urllib.request
+
+    def me_with(key: str) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{server}/api/me", headers={"Authorization": f"Bearer {key}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())["id"] == "acme" and response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    alice = steps("api-key")
+    page = alice.page
+    origin = f"http://acme.localhost:{server}"
+    alice.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
+    _sign_in(page, f"{origin}/login", "alice")
+    page.fill("#id_key_name", "Nightly export")
+    page.check("input[name=scopes][value=write]")
+    page.fill("#id_expires_in_days", "30")
+    page.click("#create-key button[type=submit]")
+    page.wait_for_selector("#new-key")
+    alice.shot("key-shown-once")
+    secret = page.input_value("#new-key-value")
+    assert secret.startswith("tk_acme_")
+    page.click("#copy-key")
+    page.wait_for_function("document.getElementById('copy-key').textContent === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    assert me_with(secret) == 200
+
+    page.goto(f"{origin}/")
+    alice.shot("key-listed")
+    assert secret not in page.content()
+    row = page.locator("#api-keys tbody tr", has_text="Nightly export")
+    assert "read" in row.inner_text() and "write" in row.inner_text()
+    prefix = row.locator("code").inner_text().rstrip("…")
+    assert prefix.startswith("tk_acme_") and secret.startswith(prefix + "_")
+    row.locator("button", has_text="Revoke").click()
+    page.wait_for_selector("text=Revoked the key Nightly export")
+    alice.shot("key-revoked")
+    assert me_with(secret) == 401

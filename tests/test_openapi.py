@@ -10,8 +10,16 @@ from tests.conftest import JsonClient
 
 pytestmark = pytest.mark.django_db
 
-PLATFORM = ["/admin/auth/token", "/admin/tenants", "/admin/tenants/{tenant_id}", "/admin/tenants/{tenant_id}/suspend"]
+PLATFORM = [
+    "/admin/auth/token",
+    "/admin/tenants",
+    "/admin/tenants/{tenant_id}",
+    "/admin/tenants/{tenant_id}/suspend",
+    "/admin/tenants/{tenant_id}/usage",
+]
 TENANT = ["/api/me", "/api/auth/token", "/api/settings", "/api/users", "/api/users/{user_id}", "/api/export"]
+MACHINE = ["/api/keys", "/api/keys/{key_id}", "/api/auth/jwt", "/api/auth/jwt/refresh", "/api/usage"]
+JWKS = "/.well-known/jwks.json"
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +44,14 @@ def test_schema_describes_platform_and_tenant_routes(schema):
         "/admin/tenants/{tenant_id}/activate",
         "/admin/tenants/{tenant_id}/events",
     ]
-    for path in PLATFORM + TENANT + extra:
+    for path in PLATFORM + TENANT + MACHINE + extra + [JWKS]:
         assert path in schema["paths"], path
     assert set(schema["paths"]["/api/users/{user_id}"]) == {"get", "patch", "delete"}
     assert set(schema["paths"]["/admin/tenants"]) == {"get", "post"}
+    assert set(schema["paths"]["/api/keys"]) == {"get", "post"}
+    assert set(schema["paths"]["/api/keys/{key_id}"]) == {"delete"}
     # Every route the URL confs serve is there, and nothing else (no pages, no admin).
-    assert all(path.startswith(("/api/", "/admin/")) for path in schema["paths"])
+    assert all(path.startswith(("/api/", "/admin/")) or path == JWKS for path in schema["paths"])
 
 
 def test_tenant_routes_take_the_tenant_header_and_platform_routes_do_not(schema):
@@ -51,6 +61,9 @@ def test_tenant_routes_take_the_tenant_header_and_platform_routes_do_not(schema)
             if path.startswith("/api/"):
                 assert headers == ["X-Tenant-ID"], (path, method)
                 assert operation["tags"] == ["tenant"]
+            elif path == JWKS:
+                assert headers == [] and operation["security"] == [{}], (path, method)
+                assert operation["tags"] == ["platform"]
             else:
                 assert headers == [], (path, method)
                 assert operation["tags"] == ["platform"]
@@ -65,7 +78,17 @@ def test_security_schemes_per_side(schema):
         "name": "Authorization",
     }
     assert schemes["staffSession"]["in"] == "cookie"
-    assert schema["paths"]["/api/users"]["get"]["security"] == [{"tenantToken": []}, {"tenantSession": []}]
+    assert schema["paths"]["/api/users"]["get"]["security"] == [
+        {"tenantToken": []},
+        {"apiKey": []},
+        {"jwt": []},
+        {"tenantSession": []},
+    ]
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "http", "scheme": "bearer"}
+    assert schemes["jwt"] == {**schemes["jwt"], "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    # Sign-in routes take no credentials but an optional API key, and are throttled.
+    assert "429" in schema["paths"]["/api/auth/jwt"]["post"]["responses"]
+    assert "429" in schema["paths"]["/api/auth/jwt/refresh"]["post"]["responses"]
     assert schema["paths"]["/admin/tenants"]["get"]["security"] == [{"staffToken": []}, {"staffSession": []}]
     # Getting a token needs no credentials, and is throttled (the sign-in throttle); revoking a tenant's
     # token counts against its plan's rate limit, revoking a staff token against nothing.
@@ -117,6 +140,14 @@ def test_documented_shapes_match_real_answers(schema, keys):
     assert set(events) == keys_of("EventList") and set(events["events"][0]) == keys_of("Event")
     assert set(staff.get("/admin/tenants/acme/events").json()) == keys_of("EventList")
     assert set(alice.get("/api/nope").json()) == keys_of("Error") - {"detail"}
+    created = alice.post("/api/keys", {"name": "doc", "scopes": ["read"]}).json()
+    assert set(created) == keys_of("ApiKeyCreated")
+    assert set(alice.get("/api/keys").json()["keys"][0]) == keys_of("ApiKey")
+    assert set(alice.get("/api/usage").json()) == keys_of("Usage")
+    assert set(staff.get("/admin/tenants/acme/usage").json()) == keys_of("Usage")
+    pair = JsonClient(tenant="acme").post("/api/auth/jwt", {"username": "alice", "password": "demo-pass-2024"})
+    assert set(pair.json()) == keys_of("TokenPair")
+    assert set(JsonClient().get("/.well-known/jwks.json").json()["keys"][0]) == keys_of("Jwk")
 
 
 def test_docs_page_works_offline():

@@ -8,6 +8,7 @@ is read from gunicorn's access log (its pid).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -45,10 +47,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path: Path):
+@contextlib.contextmanager
+def serving(tmp_path: Path, log_name: str = "access.log") -> Iterator[tuple[int, Path]]:
+    """gunicorn with two workers on a free port, its access log in ``tmp_path``; stopped (SIGTERM) at the end."""
     port = free_port()
-    log = tmp_path / "access.log"
+    log = tmp_path / log_name
     env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "tests.settings"}
     command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2"]
     command += ["--bind", f"127.0.0.1:{port}", "--access-logfile", str(log), "--access-logformat", "%(p)s %(s)s %(U)s"]
@@ -72,10 +75,16 @@ def server(tmp_path: Path):
         process.wait(10)
 
 
-def get(port: int, token: str) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/me", headers={"X-Tenant-ID": "relay", "Authorization": f"Token {token}"}
-    )
+@pytest.fixture
+def server(tmp_path: Path):
+    with serving(tmp_path) as running:
+        yield running
+
+
+def get(port: int, token: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    """GET /api/me of relay with a user token, or with other ``headers`` (an API key alone, say)."""
+    headers = headers or {"X-Tenant-ID": "relay", "Authorization": f"Token {token}"}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/me", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             import json
@@ -85,13 +94,15 @@ def get(port: int, token: str) -> tuple[int, dict]:
         return exc.code, {}
 
 
-def answers_from_both_workers(port: int, token: str, log: Path) -> list[tuple[int, dict]]:
+def answers_from_both_workers(
+    port: int, token: str, log: Path, headers: dict[str, str] | None = None
+) -> list[tuple[int, dict]]:
     """Requests, four at a time, until each of the two workers has answered at least three."""
     answers: list[tuple[int, dict]] = []
     offset = log.stat().st_size if log.exists() else 0
     with ThreadPoolExecutor(4) as pool:
         for _ in range(50):
-            answers += list(pool.map(lambda _: get(port, token), range(4)))
+            answers += list(pool.map(lambda _: get(port, token, headers), range(4)))
             time.sleep(0.02)  # let the access log reach the file
             pids = [line.split()[0] for line in log.read_text()[offset:].splitlines() if "/api/me" in line]
             if len(set(pids)) >= 2 and min(pids.count(pid) for pid in set(pids)) >= 3:

@@ -220,6 +220,7 @@ def test_get_settings(bob):
             "max_users": 100,
             "features": ["analytics", "api", "export"],
             "rate_limit_per_minute": 600,
+            "requests_per_month": None,
             "display_name": "Acme Corporation",
             "timezone": "UTC",
             "theme_color": "#2563eb",

@@ -3,6 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
+from config.settings.apps import BASE_DIR
 
 # PRODUCTION=1 selects the hardened path: no debug, a real secret, HTTPS-only cookies, HSTS.
 PRODUCTION = env_bool("PRODUCTION", False)
@@ -26,6 +27,14 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/django-admin/login/"
 # Sign-in attempts per account and, apart, per client address, by every way to sign in (accounts.throttling).
 LOGIN_RATE = env_str("LOGIN_RATE", "10/min")
+
+# Service tokens (core.signed_tokens): an Ed25519 private key as PEM text, or a file holding one
+# (created on first use outside PRODUCTION); retired keys' public halves, still accepted and published.
+JWT_PRIVATE_KEY = env_str("JWT_PRIVATE_KEY")
+JWT_PRIVATE_KEY_FILE = env_str("JWT_PRIVATE_KEY_FILE") or str(BASE_DIR / ".secrets" / "jwt-signing-key.pem")
+JWT_PREVIOUS_PUBLIC_KEY_FILES = env_list("JWT_PREVIOUS_PUBLIC_KEY_FILES")
+JWT_ACCESS_SECONDS = env_int("JWT_ACCESS_SECONDS", 300)
+JWT_REFRESH_SECONDS = env_int("JWT_REFRESH_SECONDS", 7 * 86400)
 
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 256 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES

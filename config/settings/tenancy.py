@@ -16,3 +16,10 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", f"{TENANT_BASE_DOMAIN},.{TENANT_BASE_D
 TENANT_POOL_SIZE = env_int("TENANT_POOL_SIZE", 20)
 # Refill the pool from a background thread after each provisioning (else: `manage.py tenant_pool`).
 TENANT_POOL_REFILL = env_bool("TENANT_POOL_REFILL", False)
+
+# Monthly request quotas without REDIS_URL (tenants.metering): counts kept in memory are added to
+# the database every QUOTA_BATCH requests and every QUOTA_FLUSH_SECONDS; within QUOTA_SYNC_MARGIN
+# requests of its quota a tenant's requests are counted in the database one by one, exactly.
+QUOTA_BATCH = env_int("QUOTA_BATCH", 100)
+QUOTA_SYNC_MARGIN = env_int("QUOTA_SYNC_MARGIN", 1000)
+QUOTA_FLUSH_SECONDS = float(env_str("QUOTA_FLUSH_SECONDS") or 1.0)
