@@ -18,6 +18,7 @@ from api.permissions import IsPlatformStaff
 from api.serializers import (
     ActivatedSerializer,
     EventSerializer,
+    JobSerializer,
     SuspendedSerializer,
     TenantCreateSerializer,
     TenantDetailSerializer,
@@ -27,6 +28,7 @@ from api.serializers import (
 from api.token_views import TokenExchangeViewSet
 from api.validation import validated
 from core.audit import Actor
+from jobs import selectors as job_selectors
 from tenants import selectors, services
 from tenants.errors import TenantNotFound
 from tenants.models import StaffToken, Tenant
@@ -116,6 +118,17 @@ class TenantViewSet(PlatformViewSet):
             page = self.paginate_queryset(account_selectors.audit_events())
             data = EventSerializer(page, many=True).data
         return self.get_paginated_response(data)
+
+
+class JobViewSet(PlatformViewSet):
+    """Every background job, for staff: its state, and the file a done export made."""
+
+    lookup_url_kwarg = "job_id"
+    lookup_value_regex = "[^/]+"
+
+    @extend_schema(operation_id="jobs_get", responses=JobSerializer)
+    def retrieve(self, request: Request, job_id: str) -> Response:
+        return Response(JobSerializer(job_selectors.get_job(job_id)).data)
 
 
 @extend_schema_view(

@@ -69,6 +69,30 @@ class EventSerializer(serializers.Serializer):
     after = serializers.JSONField(allow_null=True)
 
 
+# --- Jobs --------------------------------------------------------------------------------
+
+
+class JobSerializer(serializers.Serializer):
+    """A background job (``jobs.models.Job``) as staff and tenant admins see it."""
+
+    id = serializers.CharField()
+    kind = serializers.CharField(help_text="tenant.export, tenant.import, workspace.export, ...")
+    tenant = serializers.CharField(source="tenant_id", allow_null=True)
+    status = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    created_at = UnixTimeField()
+    finished_at = UnixTimeField(allow_null=True)
+    result = serializers.JSONField(
+        allow_null=True, help_text='What the job made; a done export has "download", the URL of its file.'
+    )
+    error = serializers.CharField(allow_null=True, help_text="Why it failed (or why it is being retried).")
+
+    def to_representation(self, instance: object) -> dict:
+        data = super().to_representation(instance)
+        data["error"] = data["error"] or None
+        return data
+
+
 # --- Tenants -----------------------------------------------------------------------------
 
 

@@ -5,8 +5,13 @@ starts the embedded PostgreSQL and points DATABASE_URL at it, before the project
 settings (which only read DATABASE_URL) are imported.
 """
 
+import os
+import tempfile
+
 from config.embedded_postgres import use_unless_configured
 
 use_unless_configured()
+# Archives of the test session go to a directory of its own, shared with the workers it starts.
+os.environ.setdefault("ARCHIVE_ROOT", tempfile.mkdtemp(prefix="test-archives-"))
 
 from config.settings import *  # noqa: E402, F403

@@ -17,7 +17,6 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -27,16 +26,9 @@ from django_tenants.utils import schema_context
 from accounts import services as account_services
 from tenants import services
 from tenants.models import Plan, Tenant
+from tests.conftest import database_url
 
 PROPAGATION_SECONDS = 1.0
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    host = quote(db["HOST"] or "", safe="")
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
-    return f"postgres://{quote(db['USER'])}{password}@{host}{port}/{quote(db['NAME'])}"
 
 
 def free_port() -> int:

@@ -8,12 +8,15 @@ Variables: DATABASE_URL, CONN_MAX_AGE, REDIS_URL (database); SECRET_KEY, DEBUG, 
 ALLOWED_HOSTS, TRUSTED_PROXIES, SECURE_SSL_REDIRECT, SECURE_COOKIES, HSTS_SECONDS,
 HSTS_INCLUDE_SUBDOMAINS, HSTS_PRELOAD, CORS_ALLOWED_ORIGINS, CSRF_TRUSTED_ORIGINS,
 MAX_REQUEST_BODY_BYTES, LOGIN_RATE (security); TENANT_BASE_DOMAIN, PUBLIC_HOSTS,
-TENANT_POOL_SIZE, TENANT_POOL_REFILL (tenancy); LOG_LEVEL (logging); PORT (the Makefile).
+TENANT_POOL_SIZE, TENANT_POOL_REFILL, TENANT_DELETE_GRACE_DAYS (tenancy); JOB_STALLED_SECONDS,
+JOB_RETRIES, JOB_WORKER_CONCURRENCY, ARCHIVE_ROOT, TENANT_ARCHIVE_MAX_BYTES,
+TENANT_ARCHIVE_MAX_UNPACKED_BYTES (jobs); LOG_LEVEL (logging); PORT (the Makefile).
 """
 
 from config.settings.api import *  # noqa: F403
 from config.settings.apps import *  # noqa: F403
 from config.settings.database import *  # noqa: F403
+from config.settings.jobs import *  # noqa: F403
 from config.settings.logging import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
 from config.settings.tenancy import *  # noqa: F403

@@ -16,3 +16,6 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", f"{TENANT_BASE_DOMAIN},.{TENANT_BASE_D
 TENANT_POOL_SIZE = env_int("TENANT_POOL_SIZE", 20)
 # Refill the pool from a background thread after each provisioning (else: `manage.py tenant_pool`).
 TENANT_POOL_REFILL = env_bool("TENANT_POOL_REFILL", False)
+
+# Days a deleted tenant keeps its data (and its id) before purge_tenants drops it.
+TENANT_DELETE_GRACE_DAYS = env_int("TENANT_DELETE_GRACE_DAYS", 30)

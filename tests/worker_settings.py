@@ -1,0 +1,7 @@
+"""Settings of the job workers the tests start: the project's, plus the tests' own job kind."""
+
+from tests.settings import *  # noqa: F403
+
+PROCRASTINATE_IMPORT_PATHS = ["tests.job_tasks"]
+# Real hashing costs 0.3 s per password; the tests check behaviour, not the hasher (as in conftest).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
