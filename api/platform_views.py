@@ -21,6 +21,7 @@ from api.serializers import (
     JobSerializer,
     SuspendedSerializer,
     TenantCreateSerializer,
+    TenantDeletedSerializer,
     TenantDetailSerializer,
     TenantSerializer,
     TenantUpdateSerializer,
@@ -95,6 +96,29 @@ class TenantViewSet(PlatformViewSet):
     @extend_schema(operation_id="tenants_update", request=TenantUpdateSerializer, responses=TenantDetailSerializer)
     def partial_update(self, request: Request, tenant_id: str) -> Response:
         tenant = services.update_tenant(tenant_id, validated(TenantUpdateSerializer, request), actor=self.actor())
+        return Response(TenantDetailSerializer(selectors.tenant_details(tenant)).data)
+
+    @extend_schema(
+        operation_id="tenants_delete",
+        responses={202: TenantDeletedSerializer},
+        description="Take the tenant out of service at once; its data is kept until purge_after, "
+        "when it can no longer be restored. Its id stays taken until then.",
+    )
+    def destroy(self, request: Request, tenant_id: str) -> Response:
+        tenant = services.delete_tenant(tenant_id, actor=self.actor())
+        return Response(TenantDeletedSerializer(tenant).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        operation_id="tenants_restore",
+        request=None,
+        responses={
+            200: TenantDetailSerializer,
+            409: error("The tenant is not deleted, or its grace period is over."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, tenant_id: str) -> Response:
+        tenant = services.restore_tenant(tenant_id, actor=self.actor())
         return Response(TenantDetailSerializer(selectors.tenant_details(tenant)).data)
 
     @extend_schema(operation_id="tenants_suspend", request=None, responses=TENANT_STATE)

@@ -103,11 +103,17 @@ class PlanSettingsSerializer(serializers.Serializer):
     features = serializers.ListField(child=serializers.CharField())
 
 
+TENANT_STATES = ["active", "suspended", "deleted"]
+
+
 class TenantSerializer(serializers.Serializer):
+    """The seed's tenant; the platform's answers add its ``state``."""
+
     id = serializers.CharField()
     name = serializers.CharField()
     plan = serializers.CharField(source="plan_id")
-    active = serializers.BooleanField()
+    active = serializers.BooleanField(source="in_service", help_text="True when the state is active.")
+    state = serializers.ChoiceField(choices=TENANT_STATES)
     created_at = UnixTimeField()
     settings = PlanSettingsSerializer(source="limits")
 
@@ -117,6 +123,13 @@ class TenantDetailSerializer(TenantSerializer):
 
     user_count = serializers.IntegerField()
     domains = serializers.ListField(child=serializers.CharField(), source="domain_names")
+    purge_after = UnixTimeField(allow_null=True, help_text="When a deleted tenant's data goes; null otherwise.")
+
+
+class TenantDeletedSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    state = serializers.ChoiceField(choices=["deleted"])
+    purge_after = UnixTimeField(help_text="From then on the tenant may be purged; until then it can be restored.")
 
 
 class SuspendedSerializer(serializers.Serializer):
@@ -184,8 +197,9 @@ class WorkspaceSettingsSerializer(serializers.Serializer):
 
 
 class TenantProfileSerializer(TenantSerializer):
-    """``GET /api/me``: the tenant with all its settings (``current_settings``)."""
+    """``GET /api/me``: the tenant with all its settings (``current_settings``), in the seed's shape."""
 
+    state = None
     settings = WorkspaceSettingsSerializer(source="current_settings")
 
 

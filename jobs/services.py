@@ -188,6 +188,19 @@ def abandoned(job_id: int, *, retrying: bool) -> None:
         )
 
 
+def forget_files_of(tenant_id: str) -> None:
+    """Delete the files a tenant's jobs made, once the caller's transaction commits (a purge)."""
+    jobs = Job.objects.filter(tenant_id=tenant_id).exclude(artifact="")
+    names = list(jobs.values_list("artifact", flat=True))
+    jobs.update(artifact="")
+
+    def delete() -> None:
+        for name in names:
+            archives().delete(name)
+
+    transaction.on_commit(delete)
+
+
 def job_task(kind: str) -> Callable[[Handler], Handler]:
     """Make ``handler(run) -> result`` the job ``kind``: a procrastinate task, retried on transient failures."""
 

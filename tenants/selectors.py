@@ -8,8 +8,10 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
+from django_tenants.utils import schema_context
 from psycopg import sql
 
+from core.models import AuditEvent
 from tenants.cache import read_through
 from tenants.errors import TenantNotFound
 from tenants.ids import is_well_formed_tenant_id
@@ -80,3 +82,20 @@ def tenant_details(tenant: Tenant) -> Tenant:
     tenant.user_count = user_counts([tenant.id]).get(tenant.id, 0)
     tenant.domain_names = domain_names(tenant)
     return tenant
+
+
+def platform_events(tenant: Tenant) -> list[dict]:
+    """The platform's audit events about the tenant itself (not its users'), oldest first, as plain data."""
+    with schema_context(tenant.schema_name):
+        events = AuditEvent.objects.filter(target=f"tenant:{tenant.id}").order_by("id")
+        return [
+            {
+                "created_at": event.created_at.timestamp(),
+                "actor": {"kind": event.actor_kind, "name": event.actor},
+                "action": event.action,
+                "target": event.target,
+                "before": event.before,
+                "after": event.after,
+            }
+            for event in events
+        ]

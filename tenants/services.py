@@ -14,16 +14,26 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.utils import ProgrammingError
+from django.utils import timezone
 from django_tenants.utils import schema_context
+from psycopg import sql
 
 from core import audit
 from core.audit import SYSTEM, Actor
+from jobs import services as job_services
 from tenants import plans
-from tenants.errors import InvalidTenantId, TenantAlreadyExists, UnknownPlan
+from tenants.errors import (
+    GracePeriodOver,
+    InvalidTenantId,
+    TenantAlreadyExists,
+    TenantDeleted,
+    TenantNotDeleted,
+    UnknownPlan,
+)
 from tenants.ids import validate_tenant_id
-from tenants.models import Domain, Plan, Tenant
+from tenants.models import Domain, Plan, Tenant, TenantTombstone
 from tenants.provisioning import create_schema
-from tenants.selectors import lock_tenant
+from tenants.selectors import lock_tenant, platform_events
 
 
 def primary_domain_for(tenant_id: str) -> str:
@@ -44,6 +54,7 @@ def audited_view(tenant: Tenant) -> dict:
         "name": tenant.name,
         "plan": tenant.plan_id,
         "active": tenant.active,
+        "state": tenant.state,
         "created_at": int(tenant.created_at.timestamp()),
         "overrides": plans.overrides_of(tenant),
     }
@@ -51,6 +62,14 @@ def audited_view(tenant: Tenant) -> dict:
 
 def _record(tenant: Tenant, action: str, actor: Actor, before: dict | None, after: dict | None) -> None:
     audit.record_in_schema(tenant.schema_name, action, actor, f"tenant:{tenant.id}", before, after)
+
+
+def _lock_live_tenant(tenant_id: str) -> Tenant:
+    """The tenant, locked, unless it is deleted: a deleted tenant changes only by restore or purge."""
+    tenant = lock_tenant(tenant_id)
+    if tenant.deleted_at is not None:
+        raise TenantDeleted()
+    return tenant
 
 
 def provision_tenant(
@@ -116,7 +135,7 @@ def update_tenant(tenant_id: str, changes: dict, actor: Actor = SYSTEM) -> Tenan
     """
     connection.set_schema_to_public()
     with transaction.atomic():
-        tenant = lock_tenant(tenant_id)
+        tenant = _lock_live_tenant(tenant_id)
         before = audited_view(tenant)
         if "plan" in changes:
             tenant.plan = _plan(changes["plan"])
@@ -135,10 +154,102 @@ def set_tenant_active(tenant_id: str, active: bool, actor: Actor = SYSTEM) -> Te
     """Suspend (``active=False``) or reactivate a tenant."""
     connection.set_schema_to_public()
     with transaction.atomic():
-        tenant = lock_tenant(tenant_id)
+        tenant = _lock_live_tenant(tenant_id)
         before = {"active": tenant.active}
         if tenant.active != active:
             tenant.active = active
             tenant.save(update_fields=["active"])
         _record(tenant, "tenant.activate" if active else "tenant.suspend", actor, before, {"active": tenant.active})
     return tenant
+
+
+def delete_tenant(tenant_id: str, actor: Actor = SYSTEM) -> Tenant:
+    """Take a tenant out of service at once and keep its data for TENANT_DELETE_GRACE_DAYS.
+
+    Its id stays taken and its schema, domains and audit trail stay as they are; tenant routes
+    answer "Unknown tenant" on every worker as soon as this commits (the registry's NOTIFY
+    trigger clears every worker's cache). Deleting a deleted tenant changes nothing.
+    """
+    connection.set_schema_to_public()
+    with transaction.atomic():
+        tenant = lock_tenant(tenant_id)
+        if tenant.deleted_at is not None:
+            return tenant
+        before = audited_view(tenant)
+        tenant.deleted_at = timezone.now()
+        tenant.purge_after = tenant.deleted_at + datetime.timedelta(days=settings.TENANT_DELETE_GRACE_DAYS)
+        tenant.save(update_fields=["deleted_at", "purge_after"])
+        after = {**audited_view(tenant), "purge_after": int(tenant.purge_after.timestamp())}
+        _record(tenant, "tenant.delete", actor, before, after)
+    return tenant
+
+
+def restore_tenant(tenant_id: str, actor: Actor = SYSTEM) -> Tenant:
+    """Bring a deleted tenant back, within its grace period, in the state it had (active or suspended)."""
+    connection.set_schema_to_public()
+    with transaction.atomic():
+        tenant = lock_tenant(tenant_id)
+        if tenant.deleted_at is None:
+            raise TenantNotDeleted()
+        if tenant.purge_after <= timezone.now():
+            raise GracePeriodOver()
+        before = audited_view(tenant)
+        tenant.deleted_at = tenant.purge_after = None
+        tenant.save(update_fields=["deleted_at", "purge_after"])
+        _record(tenant, "tenant.restore", actor, before, audited_view(tenant))
+    return tenant
+
+
+def _drop_schema(schema: str) -> None:
+    with connection.cursor() as cursor:
+        # Rows written earlier in this transaction may have deferred foreign-key checks pending,
+        # and PostgreSQL drops no table with pending trigger events: run the checks first.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)).as_string(cursor.connection))
+        # Django's foreign keys are deferred until commit; so again are they for the rest of the transaction.
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def purge_due_tenants(actor: Actor = SYSTEM) -> list[str]:
+    """Purge every deleted tenant whose grace period is over; returns their ids.
+
+    Each tenant goes in its own transaction: its schema is dropped, its registry row, domains
+    and rate counters deleted (the id is free again), the files its jobs made deleted once
+    that commits, and a tombstone keeps the platform's audit trail of it, the purge included.
+    A tenant restored meanwhile is left alone.
+    """
+    connection.set_schema_to_public()
+    due = list(
+        Tenant.objects.filter(deleted_at__isnull=False, purge_after__lte=timezone.now())
+        .order_by("purge_after")
+        .values_list("id", flat=True)
+    )
+    purged = []
+    for tenant_id in due:
+        with transaction.atomic():
+            tenant = lock_tenant(tenant_id)
+            now = timezone.now()
+            if tenant.deleted_at is None or tenant.purge_after > now:
+                continue
+            purge_event = {
+                "created_at": now.timestamp(),
+                "actor": {"kind": actor.kind, "name": actor.name},
+                "action": "tenant.purge",
+                "target": f"tenant:{tenant.id}",
+                "before": audited_view(tenant),
+                "after": None,
+            }
+            TenantTombstone.objects.create(
+                tenant_id=tenant.id,
+                name=tenant.name,
+                plan_id=tenant.plan_id,
+                created_at=tenant.created_at,
+                deleted_at=tenant.deleted_at,
+                purged_at=now,
+                audit_trail=[*platform_events(tenant), purge_event],
+            )
+            _drop_schema(tenant.schema_name)
+            Tenant.objects.filter(pk=tenant.id).delete()
+            job_services.forget_files_of(tenant.id)
+        purged.append(tenant_id)
+    return purged
