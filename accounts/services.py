@@ -29,9 +29,13 @@ from accounts.models import AuthToken, Role, TenantUser, WorkspaceSettings
 from core import audit
 from core.audit import SYSTEM, Actor
 from core.errors import ServiceError
+from jobs import services as job_services
+from jobs.models import Job
 from tenants import services as tenant_services
 from tenants.models import Tenant
 from tenants.selectors import lock_tenant
+
+WORKSPACE_EXPORT = "workspace.export"
 
 # What the audit trail keeps of a user (never the password).
 AUDITED_USER_FIELDS = ("id", "name", "role", "username", "email", "is_active")
@@ -211,3 +215,11 @@ def update_workspace_settings(changes: dict, actor: Actor = SYSTEM) -> Workspace
         current.save()
         audit.record("settings.update", actor, "settings", before, editable_settings(current))
     return current
+
+
+def request_workspace_export(tenant: Tenant, actor: Actor = SYSTEM) -> Job:
+    """Queue the export of the workspace's own data for its admin (accounts.exports); audited."""
+    with transaction.atomic():
+        job = job_services.enqueue(WORKSPACE_EXPORT, tenant_id=tenant.id, requested_by=actor.label)
+        audit.record("workspace.export", actor, "workspace", None, {"job": job.pk})
+    return job

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status
-from rest_framework.renderers import BaseRenderer
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.openapi import error
@@ -16,22 +21,41 @@ from api.serializers import JobSerializer
 from jobs.models import Job
 from jobs.selectors import artifact_of
 
+STAFF_DOWNLOAD = "/admin/jobs/{id}/download"
+TENANT_DOWNLOAD = "/api/exports/{id}/download"
 
-def accepted(job: Job) -> Response:
+
+def job_data(job: Job, request: Request, download_url: str) -> dict:
+    return JobSerializer(job, context={"request": request, "download_url": download_url}).data
+
+
+def jobs_data(jobs: list[Job], request: Request, download_url: str) -> list[dict]:
+    return JobSerializer(jobs, many=True, context={"request": request, "download_url": download_url}).data
+
+
+def accepted(job: Job, request: Request, download_url: str) -> Response:
     """202: the work is queued; the body is the job to follow."""
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+    return Response(job_data(job, request, download_url), status=status.HTTP_202_ACCEPTED)
 
 
-class FileRenderer(BaseRenderer):
-    """Lets a client ask for the file's type (``Accept``); the file itself is sent as it is stored."""
+@contextmanager
+def uploaded_file_path(upload: UploadedFile) -> Iterator[str]:
+    """A path to the uploaded file on disk: Django's own temporary file, or one written here."""
+    if isinstance(upload, TemporaryUploadedFile):
+        yield upload.temporary_file_path()
+        return
+    with tempfile.NamedTemporaryFile(suffix=".upload") as copy:
+        for chunk in upload.chunks():
+            copy.write(chunk)
+        copy.flush()
+        yield copy.name
 
-    media_type = "application/octet-stream"
-    format = "file"
-    charset = None
-    render_style = "binary"
 
-    def render(self, data: object, accepted_media_type: str | None = None, renderer_context: dict | None = None):
-        return data
+class FileNegotiation(DefaultContentNegotiation):
+    """Downloads answer with the file whatever ``Accept`` says, and errors with JSON (the first renderer)."""
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
 
 
 def download(job: Job, content_type: str) -> FileResponse:

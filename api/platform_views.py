@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.http import FileResponse
 from django_tenants.utils import schema_context
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
 from accounts.authentication import StaffSessionAuthentication, StaffTokenAuthentication
 from accounts.services import provision_tenant_with_admin
+from api.jobs import (
+    STAFF_DOWNLOAD,
+    FileNegotiation,
+    accepted,
+    download,
+    download_responses,
+    job_data,
+    jobs_data,
+    uploaded_file_path,
+)
 from api.openapi import error
 from api.pagination import ListPage
 from api.permissions import IsPlatformStaff
@@ -23,12 +36,14 @@ from api.serializers import (
     TenantCreateSerializer,
     TenantDeletedSerializer,
     TenantDetailSerializer,
+    TenantImportSerializer,
     TenantSerializer,
     TenantUpdateSerializer,
 )
 from api.token_views import TokenExchangeViewSet
 from api.validation import validated
 from core.audit import Actor
+from core.errors import ServiceError
 from jobs import selectors as job_selectors
 from tenants import selectors, services
 from tenants.errors import TenantNotFound
@@ -133,6 +148,47 @@ class TenantViewSet(PlatformViewSet):
         tenant = services.set_tenant_active(tenant_id, True, actor=self.actor())
         return Response(ActivatedSerializer(tenant).data)
 
+    @extend_schema(operation_id="tenant_exports_list", responses=JobSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=ListPage.of("exports", tenant=True))
+    def exports(self, request: Request, tenant_id: str) -> Response:
+        """The tenant's full exports, newest first; a done one's result has its download URL."""
+        tenant = self.tenant()
+        page = self.paginate_queryset(job_selectors.jobs_of(tenant.id, (services.TENANT_EXPORT,)))
+        return self.get_paginated_response(jobs_data(page, request, STAFF_DOWNLOAD))
+
+    @extend_schema(
+        operation_id="tenant_exports_create",
+        request=None,
+        responses={202: JobSerializer},
+        description="Queue a full-fidelity archive of the tenant (every table of its schema, its registry row, "
+        "plan and domains, with a manifest); follow the job at /admin/jobs/{id}.",
+    )
+    @exports.mapping.post
+    def create_export(self, request: Request, tenant_id: str) -> Response:
+        return accepted(services.request_export(tenant_id, actor=self.actor()), request, STAFF_DOWNLOAD)
+
+    @extend_schema(
+        operation_id="tenants_import",
+        request={"multipart/form-data": TenantImportSerializer},
+        responses={
+            202: JobSerializer,
+            400: error("Not a valid tenant archive (corrupt, truncated, tampered, foreign), or an invalid id."),
+            409: error("A tenant with that id exists."),
+            413: error("The archive is larger than the limit."),
+        },
+        description="Queue the creation of a tenant from an archive of a full export (of this server or another).",
+    )
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
+    def import_archive(self, request: Request) -> Response:
+        data = validated(TenantImportSerializer, request)
+        upload = data["archive"]
+        limit = settings.TENANT_ARCHIVE_MAX_BYTES
+        if upload.size > limit:
+            raise ServiceError(f"Archive too large (limit {limit} bytes)", "archive", status=413)
+        with uploaded_file_path(upload) as path:
+            job = services.request_import(path, tenant_id=data.get("id"), name=data.get("name"), actor=self.actor())
+        return accepted(job, request, STAFF_DOWNLOAD)
+
     @extend_schema(operation_id="tenants_events", responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=ListPage.of("events", tenant=True))
     def events(self, request: Request, tenant_id: str) -> Response:
@@ -152,7 +208,16 @@ class JobViewSet(PlatformViewSet):
 
     @extend_schema(operation_id="jobs_get", responses=JobSerializer)
     def retrieve(self, request: Request, job_id: str) -> Response:
-        return Response(JobSerializer(job_selectors.get_job(job_id)).data)
+        return Response(job_data(job_selectors.get_job(job_id), request, STAFF_DOWNLOAD))
+
+    @extend_schema(
+        operation_id="jobs_download",
+        responses=download_responses("application/gzip", "The file the job made (a tenant archive, or a zip)."),
+    )
+    @action(detail=True, methods=["get"], content_negotiation_class=FileNegotiation)
+    def download(self, request: Request, job_id: str) -> FileResponse:
+        job = job_selectors.get_job(job_id)
+        return download(job, "application/zip" if job.artifact.endswith(".zip") else "application/gzip")
 
 
 @extend_schema_view(

@@ -87,10 +87,29 @@ class JobSerializer(serializers.Serializer):
     )
     error = serializers.CharField(allow_null=True, help_text="Why it failed (or why it is being retried).")
 
-    def to_representation(self, instance: object) -> dict:
-        data = super().to_representation(instance)
+    def to_representation(self, job: object) -> dict:
+        """Adds the download URL to a done job's result: ``download_url`` of the context, with the job's id."""
+        data = super().to_representation(job)
         data["error"] = data["error"] or None
+        link = self.context.get("download_url")
+        if link and job.status == "done" and job.artifact:
+            path = link.format(id=job.pk)
+            request = self.context.get("request")
+            data["result"] = {
+                **(data["result"] or {}),
+                "download": request.build_absolute_uri(path) if request else path,
+            }
         return data
+
+
+class TenantImportSerializer(StrictSerializer):
+    """``multipart/form-data``: the archive of a tenant export, and optionally a new id and name."""
+
+    archive = serializers.FileField(help_text="A tenant archive (tar.gz) from a full export.")
+    id = StrictCharField(
+        required=False, trim_whitespace=False, help_text="The new tenant's id (default: the archive's)."
+    )
+    name = StrictCharField(required=False, max_length=200, help_text="Its name (default: the archive's).")
 
 
 # --- Tenants -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ tenant.register("api/auth/token", tenant_views.TokenViewSet, basename="api-token
 tenant.register("api/settings", tenant_views.SettingsViewSet, basename="api-settings")
 tenant.register("api/users", tenant_views.UserViewSet, basename="api-user")
 tenant.register("api/export", tenant_views.ExportViewSet, basename="api-export")
+tenant.register("api/exports", tenant_views.WorkspaceExportViewSet, basename="api-exports")
 tenant.register("api/events", tenant_views.EventViewSet, basename="api-events")
 tenant.register("api/analytics", tenant_views.AnalyticsViewSet, basename="api-analytics")
 

@@ -26,6 +26,10 @@ class Actor:
             return SYSTEM
         return cls("platform" if getattr(user, "is_staff", False) else "tenant", user.get_username())
 
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.name}"
+
 
 SYSTEM = Actor("system", "system")
 

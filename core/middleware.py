@@ -53,19 +53,22 @@ class TrustedProxyMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """413 for bodies over MAX_REQUEST_BODY_BYTES, before anything reads them."""
+    """413 for bodies over MAX_REQUEST_BODY_BYTES, or the route's own UPLOAD_BODY_LIMITS, before anything reads them."""
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.limit = settings.MAX_REQUEST_BODY_BYTES
+        # Upload routes, by path without a trailing slash, and the larger bodies they take.
+        self.upload_limits = dict(getattr(settings, "UPLOAD_BODY_LIMITS", {}))
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return json_error("Invalid Content-Length header", 400)
-        if length > self.limit:
-            return json_error(f"Request body too large (limit {self.limit} bytes)", 413)
+        limit = self.upload_limits.get(request.path_info.rstrip("/"), self.limit)
+        if length > limit:
+            return json_error(f"Request body too large (limit {limit} bytes)", 413)
         return self.get_response(request)
 
 

@@ -36,7 +36,10 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError, psycopg.OperationalError)
 RETRY = RetryStrategy(max_attempts=settings.JOB_RETRIES, wait=2, retry_exceptions=TRANSIENT_ERRORS)
 
 Handler = Callable[["JobRun"], dict]
+EndHook = Callable[[Job], None]
 HANDLERS: dict[str, Handler] = {}
+# Called once a job of that kind has ended for good (done, or failed with no retry to come).
+END_HOOKS: dict[str, EndHook] = {}
 
 
 def enqueue(kind: str, *, tenant_id: str | None = None, params: dict | None = None, requested_by: str = "") -> Job:
@@ -147,6 +150,16 @@ def error_message(exc: BaseException) -> str:
     return f"Unexpected error ({type(exc).__name__}); the worker's log has the details"
 
 
+def _ended(job: Job) -> None:
+    hook = END_HOOKS.get(job.kind)
+    if hook is None:
+        return
+    try:
+        hook(job)
+    except Exception:  # the job's own outcome stands; the clean-up is logged
+        logger.exception("job %s (%s): clean-up after the end failed", job.pk, job.kind)
+
+
 def execute(job_id: int, handler: Handler, *, may_retry: Callable[[BaseException], bool]) -> None:
     """Run one attempt of a job and record how it went. Re-raises a failure, for the queue to see."""
     job = _start(job_id)
@@ -159,19 +172,23 @@ def execute(job_id: int, handler: Handler, *, may_retry: Callable[[BaseException
         message = error_message(exc)
         if not isinstance(exc, ServiceError):
             logger.error("job %s (%s) failed: %s", job.pk, job.kind, exc, exc_info=exc)
-        # As at the end of a request: a connection a failure broke is closed, not reused.
-        connection.close_if_unusable_or_obsolete()
+        # As at the end of a request: a connection a failure broke is closed, not reused (unless
+        # the caller holds a transaction on it: run_now inside a test's).
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
         if may_retry(exc):
             Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
                 status=Job.Status.QUEUED, error=f"{message} (attempt {job.attempts}; retrying)"
             )
         else:
             _record_end(job, Job.Status.FAILED, error=message)
+            _ended(job)
         raise
     finally:
         run._close_side()
     if job.status == Job.Status.RUNNING:
         _record_end(job, Job.Status.DONE, result=result)
+    _ended(job)
 
 
 def abandoned(job_id: int, *, retrying: bool) -> None:
@@ -181,11 +198,14 @@ def abandoned(job_id: int, *, retrying: bool) -> None:
             status=Job.Status.QUEUED, error="The worker running this job stopped; retrying"
         )
     else:
-        Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+        failed = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
             status=Job.Status.FAILED,
             error="The worker running this job stopped, and its retries are spent",
             finished_at=timezone.now(),
         )
+        job = Job.objects.filter(pk=job_id).first()
+        if failed and job is not None:
+            _ended(job)
 
 
 def forget_files_of(tenant_id: str) -> None:
@@ -201,8 +221,11 @@ def forget_files_of(tenant_id: str) -> None:
     transaction.on_commit(delete)
 
 
-def job_task(kind: str) -> Callable[[Handler], Handler]:
-    """Make ``handler(run) -> result`` the job ``kind``: a procrastinate task, retried on transient failures."""
+def job_task(kind: str, *, on_end: EndHook | None = None) -> Callable[[Handler], Handler]:
+    """Make ``handler(run) -> result`` the job ``kind``: a procrastinate task, retried on transient failures.
+
+    ``on_end(job)`` runs once the job has ended for good, done or failed (to delete its input).
+    """
 
     def register(handler: Handler) -> Handler:
         def run(context: Any, job_id: int) -> None:
@@ -214,13 +237,21 @@ def job_task(kind: str) -> Callable[[Handler], Handler]:
         run.__name__ = run.__qualname__ = kind.replace(".", "_")
         app.task(name=kind, pass_context=True, retry=RETRY)(run)
         HANDLERS[kind] = handler
+        if on_end is not None:
+            END_HOOKS[kind] = on_end
         return handler
 
     return register
 
 
 def run_now(job: Job) -> Job:
-    """Run a queued job here and now, on this process's connection (commands and tests), without retries."""
-    execute(job.pk, HANDLERS[job.kind], may_retry=lambda exc: False)
+    """Run a queued job here and now, on this process's connection (commands and tests), without retries.
+
+    A failure is not raised: it is on the returned job, as for a job a worker ran.
+    """
+    try:
+        execute(job.pk, HANDLERS[job.kind], may_retry=lambda exc: False)
+    except Exception:
+        logger.info("job %s failed in run_now", job.pk)
     job.refresh_from_db()
     return job

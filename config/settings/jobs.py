@@ -35,3 +35,5 @@ STORAGES = {
 # An uploaded tenant archive larger than this is refused (413), and so is one that unpacks to more.
 TENANT_ARCHIVE_MAX_BYTES = env_int("TENANT_ARCHIVE_MAX_BYTES", 512 * 1024 * 1024)
 TENANT_ARCHIVE_MAX_UNPACKED_BYTES = env_int("TENANT_ARCHIVE_MAX_UNPACKED_BYTES", 4 * 1024 * 1024 * 1024)
+# The import route takes the archive (and a little multipart framing) in its body.
+UPLOAD_BODY_LIMITS = {"/admin/tenants/import": TENANT_ARCHIVE_MAX_BYTES + 64 * 1024}
