@@ -147,7 +147,7 @@ class TenantDetailSerializer(TenantSerializer):
 
 class TenantDeletedSerializer(serializers.Serializer):
     id = serializers.CharField()
-    state = serializers.ChoiceField(choices=["deleted"])
+    state = serializers.CharField(help_text='Always "deleted".')
     purge_after = UnixTimeField(help_text="From then on the tenant may be purged; until then it can be restored.")
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -193,7 +195,7 @@ class Worker:
         environment = {
             **os.environ,
             "DATABASE_URL": database_url(),
-            "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+            "DJANGO_SETTINGS_MODULE": "tests.process_settings",
             # Quick to notice a killed worker, so that the tests need not wait long.
             "JOB_STALLED_SECONDS": "2",
             **env,
@@ -246,3 +248,40 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str) -> obje
             return value
         time.sleep(0.05)
     raise AssertionError(f"gave up after {timeout} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gunicorn_server(
+    url: str, access_log: Path, workers: int = 2, settings_module: str = "config.settings"
+) -> Iterator[int]:
+    """The project served by gunicorn on a free port, on the database at ``url``; yields the port.
+
+    The access log has one line per request: the worker's pid, the status, the path.
+    """
+    from django.conf import settings
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": settings_module}
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", str(workers)]
+    command += ["--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log)]
+    command += ["--access-logformat", "%(p)s %(s)s %(U)s"]
+    process = subprocess.Popen(
+        command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -1,6 +1,6 @@
 """A job kind for the tests of the job machinery: steps of sleep, with progress, told to fail or not.
 
-The workers the tests start import it (``tests.worker_settings``).
+The workers the tests start import it (``tests.process_settings``).
 """
 
 from __future__ import annotations

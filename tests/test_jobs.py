@@ -5,9 +5,12 @@ when its worker is killed.
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.db import connection, transaction
 
+import tenants.services
 from jobs import services
 from jobs.models import Job
 from tests import job_tasks
@@ -117,3 +120,55 @@ def test_unknown_jobs_and_non_staff(staff, alice):
     assert staff.get("/admin/jobs/999999999").json() == {"error": "Job not found"}
     assert staff.get("/admin/jobs/abc").status_code == 404
     assert JsonClient(token="nope").get("/admin/jobs/1").status_code == 401
+
+
+EVENTS = 200_000
+
+
+@pytest.fixture
+def bulky(committed_db, job_ids) -> str:
+    """A committed tenant with a long audit trail, so that its export takes a few seconds."""
+    committed_db.append("bulky")
+    committed_db.append("bulky-copy")
+    connection.set_schema_to_public()
+    tenants.services.provision_tenant(tenant_id="bulky", name="Bulky")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'INSERT INTO "bulky".accounts_auditevent (created_at, actor_kind, actor, action, target, after) '
+            "SELECT now(), 'system', 'system', 'test.fill', 'row:' || n, jsonb_build_object('n', n) "
+            "FROM generate_series(1, %s) AS n",
+            [EVENTS],
+        )
+    return "bulky"
+
+
+def test_a_worker_killed_mid_export_and_the_import_of_its_archive(workers, job_ids, bulky, keys):
+    job = tenants.services.request_export(bulky)
+    job_ids.append(job.pk)
+    first = workers()
+    wait_for(lambda: 5 <= job_state(job.pk).progress <= 80, 60, "the export to be under way")
+    first.kill()
+    assert job_state(job.pk).status == "running"
+
+    workers()
+    done = wait_for(lambda: finished(job.pk), 90, "the export to end")
+    assert done.status == "done" and done.attempts == 2, done.error
+    assert done.result["rows"]["accounts_auditevent"] == EVENTS + 2  # and tenant.create, tenant.export
+
+    # The archive goes back in as another tenant, through the API and the same worker.
+    staff = JsonClient(token=keys.admin)
+    download = staff.get(f"/admin/jobs/{job.pk}")
+    data = b"".join(staff.get(download.json()["result"]["download"]).streaming_content)
+    upload = io.BytesIO(data)
+    upload.name = "bulky.tar.gz"
+    queued = staff.post(
+        "/admin/tenants/import", {"archive": upload, "id": "bulky-copy"}, content_type="multipart/form-data"
+    )
+    assert queued.status_code == 202
+    job_ids.append(int(queued.json()["id"]))
+    imported = wait_for(lambda: finished(int(queued.json()["id"])), 90, "the import to end")
+    assert imported.status == "done", imported.error
+    assert staff.get("/admin/tenants/bulky-copy").json()["state"] == "active"
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT count(*) FROM "bulky-copy".accounts_auditevent')
+        assert cursor.fetchone()[0] == EVENTS + 3  # and tenant.import

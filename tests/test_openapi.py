@@ -35,11 +35,26 @@ def test_schema_describes_platform_and_tenant_routes(schema):
         "/api/events",
         "/admin/tenants/{tenant_id}/activate",
         "/admin/tenants/{tenant_id}/events",
+        "/admin/tenants/{tenant_id}/exports",
+        "/admin/tenants/{tenant_id}/restore",
+        "/admin/tenants/import",
+        "/admin/jobs/{job_id}",
+        "/admin/jobs/{job_id}/download",
+        "/api/exports",
+        "/api/exports/{job_id}",
+        "/api/exports/{job_id}/download",
     ]
     for path in PLATFORM + TENANT + extra:
         assert path in schema["paths"], path
     assert set(schema["paths"]["/api/users/{user_id}"]) == {"get", "patch", "delete"}
     assert set(schema["paths"]["/admin/tenants"]) == {"get", "post"}
+    assert set(schema["paths"]["/admin/tenants/{tenant_id}"]) == {"get", "patch", "delete"}
+    assert set(schema["paths"]["/admin/tenants/{tenant_id}/exports"]) == {"get", "post"}
+    upload = schema["paths"]["/admin/tenants/import"]["post"]["requestBody"]["content"]
+    assert list(upload) == ["multipart/form-data"]
+    assert list(schema["paths"]["/admin/jobs/{job_id}/download"]["get"]["responses"]["200"]["content"]) == [
+        "application/gzip"
+    ]
     # Every route the URL confs serve is there, and nothing else (no pages, no admin).
     assert all(path.startswith(("/api/", "/admin/")) for path in schema["paths"])
 
@@ -114,6 +129,12 @@ def test_documented_shapes_match_real_answers(schema, keys):
     events = alice.get("/api/events").json()
     assert set(events) == keys_of("EventList") and set(events["events"][0]) == keys_of("Event")
     assert set(staff.get("/admin/tenants/acme/events").json()) == keys_of("EventList")
+    export = staff.post("/admin/tenants/acme/exports").json()
+    assert set(export) == keys_of("Job")
+    assert set(staff.get(f"/admin/jobs/{export['id']}").json()) == keys_of("Job")
+    assert set(staff.get("/admin/tenants/acme/exports").json()) == keys_of("JobList")
+    assert set(alice.post("/api/exports").json()) == keys_of("Job")
+    assert set(staff.delete("/admin/tenants/globex").json()) == keys_of("TenantDeleted")
     assert set(alice.get("/api/nope").json()) == keys_of("Error") - {"detail"}
 
 

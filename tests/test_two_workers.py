@@ -9,10 +9,6 @@ is read from gunicorn's access log (its pid).
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,42 +24,16 @@ from django_tenants.utils import schema_context
 from accounts import services as account_services
 from tenants import services
 from tenants.models import Domain, Plan, Tenant
-from tests.conftest import database_url
+from tests.conftest import database_url, gunicorn_server
 
 PROPAGATION_SECONDS = 1.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path: Path):
-    port = free_port()
     log = tmp_path / "access.log"
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2"]
-    command += ["--bind", f"127.0.0.1:{port}", "--access-logfile", str(log), "--access-logformat", "%(p)s %(s)s %(U)s"]
-    process = subprocess.Popen(
-        command,
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.05)
+    with gunicorn_server(database_url(), log) as port:
         yield port, log
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def get(port: int, headers: dict[str, str]) -> tuple[int, dict]:

@@ -1,4 +1,4 @@
-"""Settings of the job workers the tests start: the project's, plus the tests' own job kind."""
+"""Settings of the processes the tests start (job workers, servers): the project's, plus the tests' own job kind."""
 
 from tests.settings import *  # noqa: F403
 
