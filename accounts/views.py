@@ -21,9 +21,12 @@ from accounts.models import Role, TenantUser
 from accounts.throttling import LoginRateThrottle
 from core.audit import Actor
 from core.errors import ServiceError, first_error
+from jobs.selectors import jobs_of
+from tenants.plans import has_feature
 
 # The page lists this many users; the API pages through any number (a platform override may allow thousands).
 SHOWN_USERS = 200
+SHOWN_EXPORTS = 10
 
 
 class ThrottledLoginView(auth_views.LoginView):
@@ -68,6 +71,8 @@ def _dashboard_context(request: HttpRequest, user: TenantUser) -> dict:
         "form": {"role": Role.MEMBER},
         "settings_form": services.editable_settings(selectors.get_workspace_settings()),
         "error_field": "",
+        "can_export": is_tenant_admin(user) and has_feature(tenant, "export"),
+        "exports": list(jobs_of(tenant.id, (services.WORKSPACE_EXPORT,))[:SHOWN_EXPORTS]),
     }
 
 
@@ -176,4 +181,17 @@ def update_settings(request: HttpRequest) -> HttpResponse:
     except ServiceError as exc:
         return _refuse(request, me, str(exc), exc.status, settings_form=data, error_field=f"settings.{exc.field}")
     messages.success(request, "Workspace settings saved.")
+    return redirect("dashboard")
+
+
+@require_POST
+def export_workspace(request: HttpRequest) -> HttpResponse:
+    """Queue an export of the workspace's own data (the same job as POST /api/exports)."""
+    me, refusal = _admin_or_refusal(request)
+    if refusal is not None:
+        return refusal
+    if not has_feature(request.tenant, "export"):
+        return _refuse(request, me, f"Feature 'export' is not enabled on the {request.tenant.plan_id} plan", 403)
+    job = services.request_workspace_export(request.tenant, actor=Actor.of(me))
+    messages.success(request, f"Export #{job.pk} queued: it appears below, with a download link once ready.")
     return redirect("dashboard")

@@ -1,7 +1,10 @@
-"""Settings of the processes the tests start (job workers, servers): the project's, plus the tests' own job kind."""
+"""Settings of the processes the tests start (servers, job workers): the project's, as the test session has them.
+
+The test session seeds the demo users with the fast hasher (see conftest.py): a server has to know
+it to check their passwords. Workers also load the tests' own job kind (tests/job_tasks.py).
+"""
 
 from tests.settings import *  # noqa: F403
 
-PROCRASTINATE_IMPORT_PATHS = ["tests.job_tasks"]
-# Real hashing costs 0.3 s per password; the tests check behaviour, not the hasher (as in conftest).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+PROCRASTINATE_IMPORT_PATHS = ["tests.job_tasks"]
