@@ -6,6 +6,9 @@ so a form refuses exactly what the API refuses, with the same message.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.forms.utils import ErrorDict
@@ -94,13 +97,23 @@ def _to_sign_in() -> HttpResponse:
     return redirect(f"{reverse('tenant-login')}?next={reverse('dashboard')}")
 
 
-def _admin_or_refusal(request: HttpRequest) -> tuple[TenantUser | None, HttpResponse | None]:
-    user = tenant_user(request.user)
-    if user is None:
-        return None, _to_sign_in()
-    if not is_tenant_admin(user):
-        return user, _refuse(request, user, "Tenant admin role required", 403)
-    return user, None
+AdminAction = Callable[..., HttpResponse]
+
+
+def admin_action(view: AdminAction) -> AdminAction:
+    """A form post only tenant admins may make; the view gets the signed-in admin after the request."""
+
+    @require_POST
+    @functools.wraps(view)
+    def checked(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        user = tenant_user(request.user)
+        if user is None:
+            return _to_sign_in()
+        if not is_tenant_admin(user):
+            return _refuse(request, user, "Tenant admin role required", 403)
+        return view(request, user, *args, **kwargs)
+
+    return checked
 
 
 @require_GET
@@ -111,11 +124,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return _render_dashboard(request, user)
 
 
-@require_POST
-def add_user(request: HttpRequest) -> HttpResponse:
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
+@admin_action
+def add_user(request: HttpRequest, me: TenantUser) -> HttpResponse:
     data = _form_data(request, ("name", "username", "email", "role", "password"))
     serializer = UserCreateSerializer(data=data)
     if not serializer.is_valid():
@@ -129,11 +139,8 @@ def add_user(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard")
 
 
-@require_POST
-def change_role(request: HttpRequest, user_id: str) -> HttpResponse:
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
+@admin_action
+def change_role(request: HttpRequest, me: TenantUser, user_id: str) -> HttpResponse:
     serializer = UserUpdateSerializer(data=_form_data(request, ("role",)))
     if not serializer.is_valid():
         _, message = first_error(serializer.errors)
@@ -147,11 +154,8 @@ def change_role(request: HttpRequest, user_id: str) -> HttpResponse:
     return redirect("dashboard")
 
 
-@require_POST
-def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
+@admin_action
+def remove_user(request: HttpRequest, me: TenantUser, user_id: str) -> HttpResponse:
     try:
         target = selectors.user_by_raw_id(user_id)
         services.delete_user(target.pk, actor=Actor.of(me))
@@ -164,12 +168,9 @@ def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
     return redirect("dashboard")
 
 
-@require_POST
-def update_settings(request: HttpRequest) -> HttpResponse:
+@admin_action
+def update_settings(request: HttpRequest, me: TenantUser) -> HttpResponse:
     """The workspace's own settings (display name, theme colour, time zone); the plan's are not editable here."""
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
     # All three fields are always on the form; a blank display name means "use the tenant's name".
     data = {name: request.POST[name] for name in EDITABLE_SETTINGS if name in request.POST}
     serializer = SettingsUpdateSerializer(data=data)
@@ -184,12 +185,9 @@ def update_settings(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard")
 
 
-@require_POST
-def export_workspace(request: HttpRequest) -> HttpResponse:
+@admin_action
+def export_workspace(request: HttpRequest, me: TenantUser) -> HttpResponse:
     """Queue an export of the workspace's own data (the same job as POST /api/exports)."""
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
     if not has_feature(request.tenant, "export"):
         return _refuse(request, me, f"Feature 'export' is not enabled on the {request.tenant.plan_id} plan", 403)
     job = services.request_workspace_export(request.tenant, actor=Actor.of(me))

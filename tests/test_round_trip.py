@@ -137,7 +137,8 @@ def second_database() -> Iterator[str]:
 
 
 def manage(url: str, *arguments: str) -> str:
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    """A command of the same application (the test session's apps and hasher) on another database."""
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.process_settings"}
     done = subprocess.run(
         [sys.executable, "manage.py", *arguments],
         cwd=settings.BASE_DIR,
@@ -167,8 +168,7 @@ def test_round_trip_to_a_second_database(staff, big_acme, second_database, tmp_p
     assert_same_rows(source, copy, "acme")
 
     # An imported user signs in with their old password on the other installation.
-    # (The test session hashes passwords with MD5 for speed: the server must know that hasher too.)
-    with gunicorn_server(second_database, tmp_path / "access.log", 1, "tests.process_settings") as port:
+    with gunicorn_server(second_database, tmp_path / "access.log", workers=1) as port:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/auth/token",
             data=json.dumps({"username": "user0042", "password": "password-42"}).encode(),
