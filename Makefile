@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test lint format db-stop clean load faults
+.PHONY: install run test lint format db-stop clean load faults worker
 
 install: $(VENV)/.installed
 
@@ -21,8 +21,14 @@ run: install
 	$(BIN)/python manage.py migrate_tenants -v 0
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 	$(BIN)/python manage.py seed_demo
-	@echo "Serving http://127.0.0.1:$(PORT) and http://acme.localhost:$(PORT) (Ctrl-C stops)"
+	@echo "Serving http://127.0.0.1:$(PORT) and http://acme.localhost:$(PORT), with a job worker (Ctrl-C stops both)"
+	@$(BIN)/python manage.py procrastinate worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
+
+# A job worker alone (more workers: run this on other machines, with the same DATABASE_URL and ARCHIVE_ROOT).
+worker: install
+	$(BIN)/python manage.py procrastinate worker
 
 CHROMIUM := /usr/bin/chromium
 

@@ -33,10 +33,14 @@ from core.audit import SYSTEM, Actor
 from core.errors import ServiceError
 from core.models import digest
 from core.validation import iana_time_zones
+from jobs import services as job_services
+from jobs.models import Job
 from tenants import services as tenant_services
 from tenants.credentials import key_prefix, new_api_key
 from tenants.models import Tenant
 from tenants.selectors import lock_tenant
+
+WORKSPACE_EXPORT = "workspace.export"
 
 # What the audit trail keeps of a user (never the password).
 AUDITED_USER_FIELDS = ("id", "name", "role", "username", "email", "is_active")
@@ -260,3 +264,11 @@ def update_workspace_settings(changes: dict, actor: Actor = SYSTEM) -> Workspace
         current.save()
         audit.record("settings.update", actor, "settings", before, editable_settings(current))
     return current
+
+
+def request_workspace_export(tenant: Tenant, actor: Actor = SYSTEM) -> Job:
+    """Queue the export of the workspace's own data for its admin (accounts.exports); audited."""
+    with transaction.atomic():
+        job = job_services.enqueue(WORKSPACE_EXPORT, tenant_id=tenant.id, requested_by=actor.label)
+        audit.record("workspace.export", actor, "workspace", None, {"job": job.pk})
+    return job

@@ -29,10 +29,13 @@ from accounts.models import Role, TenantUser
 from core.audit import Actor
 from core.errors import ServiceError, first_error
 from core.validation import DIGITS
+from jobs.selectors import jobs_of
+from tenants.plans import has_feature
 from tenants.selectors import usage
 
 # The page lists this many users; the API pages through any number (a platform override may allow thousands).
 SHOWN_USERS = 200
+SHOWN_EXPORTS = 10
 
 
 class TenantLoginView(auth_views.LoginView):
@@ -67,6 +70,8 @@ def _dashboard_context(request: HttpRequest, user: TenantUser) -> dict:
         "api_keys": list(selectors.api_keys()) if user.is_admin else [],
         "usage": usage(tenant) if user.is_admin else None,
         "key_form": {"scopes": ["read"]},
+        "can_export": is_tenant_admin(user) and has_feature(tenant, "export"),
+        "exports": list(jobs_of(tenant.id, (services.WORKSPACE_EXPORT,))[:SHOWN_EXPORTS]),
     }
 
 
@@ -208,4 +213,14 @@ def revoke_api_key(request: HttpRequest, me: TenantUser, key_id: str) -> HttpRes
     except ServiceError as exc:
         return _refuse(request, me, str(exc), exc.status)
     messages.success(request, f"Revoked the key {key.name} ({key.prefix}).")
+    return redirect("dashboard")
+
+
+@admin_action
+def export_workspace(request: HttpRequest, me: TenantUser) -> HttpResponse:
+    """Queue an export of the workspace's own data (the same job as POST /api/exports)."""
+    if not has_feature(request.tenant, "export"):
+        return _refuse(request, me, f"Feature 'export' is not enabled on the {request.tenant.plan_id} plan", 403)
+    job = services.request_workspace_export(request.tenant, actor=Actor.of(me))
+    messages.success(request, f"Export #{job.pk} queued: it appears below, with a download link once ready.")
     return redirect("dashboard")

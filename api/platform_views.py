@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.http import FileResponse
 from django_tenants.utils import schema_context
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
 from accounts.authentication import StaffSessionAuthentication, StaffTokenAuthentication
 from accounts.services import provision_tenant_with_admin
+from api.jobs import (
+    STAFF_DOWNLOAD,
+    FileNegotiation,
+    accepted,
+    download,
+    download_responses,
+    job_data,
+    jobs_data,
+    uploaded_file_path,
+)
 from api.openapi import error
 from api.pagination import ListPage
 from api.permissions import IsPlatformStaff
 from api.serializers import (
     ActivatedSerializer,
     EventSerializer,
+    JobSerializer,
     SuspendedSerializer,
     TenantCreateSerializer,
+    TenantDeletedSerializer,
     TenantDetailSerializer,
+    TenantImportSerializer,
     TenantSerializer,
     TenantUpdateSerializer,
     UsageSerializer,
@@ -28,6 +44,8 @@ from api.serializers import (
 from api.token_views import TokenExchangeViewSet
 from api.validation import validated
 from core.audit import Actor
+from core.errors import ServiceError
+from jobs import selectors as job_selectors
 from tenants import selectors, services
 from tenants.errors import TenantNotFound
 from tenants.models import StaffToken, Tenant
@@ -100,6 +118,29 @@ class TenantViewSet(PlatformViewSet):
         tenant = services.update_tenant(tenant_id, validated(TenantUpdateSerializer, request), actor=self.actor())
         return Response(TenantDetailSerializer(selectors.tenant_details(tenant)).data)
 
+    @extend_schema(
+        operation_id="tenants_delete",
+        responses={202: TenantDeletedSerializer},
+        description="Take the tenant out of service at once; its data is kept until purge_after, "
+        "when it can no longer be restored. Its id stays taken until then.",
+    )
+    def destroy(self, request: Request, tenant_id: str) -> Response:
+        tenant = services.delete_tenant(tenant_id, actor=self.actor())
+        return Response(TenantDeletedSerializer(tenant).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        operation_id="tenants_restore",
+        request=None,
+        responses={
+            200: TenantDetailSerializer,
+            409: error("The tenant is not deleted, or its grace period is over."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, tenant_id: str) -> Response:
+        tenant = services.restore_tenant(tenant_id, actor=self.actor())
+        return Response(TenantDetailSerializer(selectors.tenant_details(tenant)).data)
+
     @extend_schema(operation_id="tenants_suspend", request=None, responses=TENANT_STATE)
     @action(detail=True, methods=["put"])
     def suspend(self, request: Request, tenant_id: str) -> Response:
@@ -118,6 +159,47 @@ class TenantViewSet(PlatformViewSet):
         """The tenant's requests this month against its quota, users against its limit, storage."""
         return Response(UsageSerializer(selectors.usage(self.tenant())).data)
 
+    @extend_schema(operation_id="tenant_exports_list", responses=JobSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=ListPage.of("exports", tenant=True))
+    def exports(self, request: Request, tenant_id: str) -> Response:
+        """The tenant's full exports, newest first; a done one's result has its download URL."""
+        tenant = self.tenant()
+        page = self.paginate_queryset(job_selectors.jobs_of(tenant.id, (services.TENANT_EXPORT,)))
+        return self.get_paginated_response(jobs_data(page, request, STAFF_DOWNLOAD))
+
+    @extend_schema(
+        operation_id="tenant_exports_create",
+        request=None,
+        responses={202: JobSerializer},
+        description="Queue a full-fidelity archive of the tenant (every table of its schema, its registry row, "
+        "plan and domains, with a manifest); follow the job at /admin/jobs/{id}.",
+    )
+    @exports.mapping.post
+    def create_export(self, request: Request, tenant_id: str) -> Response:
+        return accepted(services.request_export(tenant_id, actor=self.actor()), request, STAFF_DOWNLOAD)
+
+    @extend_schema(
+        operation_id="tenants_import",
+        request={"multipart/form-data": TenantImportSerializer},
+        responses={
+            202: JobSerializer,
+            400: error("Not a valid tenant archive (corrupt, truncated, tampered, foreign), or an invalid id."),
+            409: error("A tenant with that id exists."),
+            413: error("The archive is larger than the limit."),
+        },
+        description="Queue the creation of a tenant from an archive of a full export (of this server or another).",
+    )
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
+    def import_archive(self, request: Request) -> Response:
+        data = validated(TenantImportSerializer, request)
+        upload = data["archive"]
+        limit = settings.TENANT_ARCHIVE_MAX_BYTES
+        if upload.size > limit:
+            raise ServiceError(f"Archive too large (limit {limit} bytes)", "archive", status=413)
+        with uploaded_file_path(upload) as path:
+            job = services.request_import(path, tenant_id=data.get("id"), name=data.get("name"), actor=self.actor())
+        return accepted(job, request, STAFF_DOWNLOAD)
+
     @extend_schema(operation_id="tenants_events", responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=ListPage.of("events", tenant=True))
     def events(self, request: Request, tenant_id: str) -> Response:
@@ -127,6 +209,26 @@ class TenantViewSet(PlatformViewSet):
             page = self.paginate_queryset(account_selectors.audit_events())
             data = EventSerializer(page, many=True).data
         return self.get_paginated_response(data)
+
+
+class JobViewSet(PlatformViewSet):
+    """Every background job, for staff: its state, and the file a done export made."""
+
+    lookup_url_kwarg = "job_id"
+    lookup_value_regex = "[^/]+"
+
+    @extend_schema(operation_id="jobs_get", responses=JobSerializer)
+    def retrieve(self, request: Request, job_id: str) -> Response:
+        return Response(job_data(job_selectors.get_job(job_id), request, STAFF_DOWNLOAD))
+
+    @extend_schema(
+        operation_id="jobs_download",
+        responses=download_responses("application/gzip", "The file the job made (a tenant archive, or a zip)."),
+    )
+    @action(detail=True, methods=["get"], content_negotiation_class=FileNegotiation)
+    def download(self, request: Request, job_id: str) -> FileResponse:
+        job = job_selectors.get_job(job_id)
+        return download(job, "application/zip" if job.artifact.endswith(".zip") else "application/gzip")
 
 
 @extend_schema_view(

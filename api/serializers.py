@@ -90,6 +90,49 @@ class TenantEventSerializer(EventSerializer):
     actor = TenantEventActorSerializer(source="*")
 
 
+# --- Jobs --------------------------------------------------------------------------------
+
+
+class JobSerializer(serializers.Serializer):
+    """A background job (``jobs.models.Job``) as staff and tenant admins see it."""
+
+    id = serializers.CharField()
+    kind = serializers.CharField(help_text="tenant.export, tenant.import, workspace.export, ...")
+    tenant = serializers.CharField(source="tenant_id", allow_null=True)
+    status = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    created_at = UnixTimeField()
+    finished_at = UnixTimeField(allow_null=True)
+    result = serializers.JSONField(
+        allow_null=True, help_text='What the job made; a done export has "download", the URL of its file.'
+    )
+    error = serializers.CharField(allow_null=True, help_text="Why it failed (or why it is being retried).")
+
+    def to_representation(self, job: object) -> dict:
+        """Adds the download URL to a done job's result: ``download_url`` of the context, with the job's id."""
+        data = super().to_representation(job)
+        data["error"] = data["error"] or None
+        link = self.context.get("download_url")
+        if link and job.status == "done" and job.artifact:
+            path = link.format(id=job.pk)
+            request = self.context.get("request")
+            data["result"] = {
+                **(data["result"] or {}),
+                "download": request.build_absolute_uri(path) if request else path,
+            }
+        return data
+
+
+class TenantImportSerializer(StrictSerializer):
+    """``multipart/form-data``: the archive of a tenant export, and optionally a new id and name."""
+
+    archive = serializers.FileField(help_text="A tenant archive (tar.gz) from a full export.")
+    id = StrictCharField(
+        required=False, trim_whitespace=False, help_text="The new tenant's id (default: the archive's)."
+    )
+    name = StrictCharField(required=False, max_length=200, help_text="Its name (default: the archive's).")
+
+
 # --- Tenants -----------------------------------------------------------------------------
 
 
@@ -100,11 +143,17 @@ class PlanSettingsSerializer(serializers.Serializer):
     features = serializers.ListField(child=serializers.CharField())
 
 
+TENANT_STATES = ["active", "suspended", "deleted"]
+
+
 class TenantSerializer(serializers.Serializer):
+    """The seed's tenant; the platform's answers add its ``state``."""
+
     id = serializers.CharField()
     name = serializers.CharField()
     plan = serializers.CharField(source="plan_id")
-    active = serializers.BooleanField()
+    active = serializers.BooleanField(source="in_service", help_text="True when the state is active.")
+    state = serializers.ChoiceField(choices=TENANT_STATES)
     created_at = UnixTimeField()
     settings = PlanSettingsSerializer(source="limits")
 
@@ -114,6 +163,13 @@ class TenantDetailSerializer(TenantSerializer):
 
     user_count = serializers.IntegerField()
     domains = serializers.ListField(child=serializers.CharField(), source="domain_names")
+    purge_after = UnixTimeField(allow_null=True, help_text="When a deleted tenant's data goes; null otherwise.")
+
+
+class TenantDeletedSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    state = serializers.CharField(help_text='Always "deleted".')
+    purge_after = UnixTimeField(help_text="From then on the tenant may be purged; until then it can be restored.")
 
 
 class SuspendedSerializer(serializers.Serializer):
@@ -187,8 +243,9 @@ class WorkspaceSettingsSerializer(serializers.Serializer):
 
 
 class TenantProfileSerializer(TenantSerializer):
-    """``GET /api/me``: the tenant with all its settings (``current_settings``)."""
+    """``GET /api/me``: the tenant with all its settings (``current_settings``), in the seed's shape."""
 
+    state = None
     settings = WorkspaceSettingsSerializer(source="current_settings")
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.http import FileResponse
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +21,8 @@ from accounts.authentication import (
 )
 from accounts.inputs import ApiKeyCreateSerializer, SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
 from accounts.models import TenantUser
+from accounts.services import WORKSPACE_EXPORT
+from api.jobs import TENANT_DOWNLOAD, FileNegotiation, accepted, download, download_responses, job_data, jobs_data
 from api.openapi import error
 from api.pagination import ListPage
 from api.permissions import (
@@ -34,6 +38,7 @@ from api.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeySerializer,
     ExportSerializer,
+    JobSerializer,
     JwtRequestSerializer,
     RefreshRequestSerializer,
     SettingsSerializer,
@@ -47,6 +52,8 @@ from api.serializers import (
 from api.token_views import TokenExchangeViewSet
 from api.validation import validated
 from core.audit import Actor
+from jobs import selectors as job_selectors
+from jobs.models import Job
 from tenants import selectors as tenant_selectors
 
 
@@ -187,6 +194,47 @@ class ExportViewSet(FeatureViewSet):
         tenant.current_settings = selectors.tenant_settings(tenant)
         tenant.all_users = selectors.users()
         return Response(ExportSerializer(tenant).data)
+
+
+class WorkspaceExportViewSet(TenantViewSet):
+    """The workspace's own data for its admins, as readable JSON documents in a zip (feature ``export``).
+
+    Exports run in the background: POST queues one (202 with the job), GET follows it, and a done
+    one's ``result.download`` serves the zip. Only this workspace's exports are listed or served.
+    """
+
+    lookup_url_kwarg = "job_id"
+    pagination_class = ListPage.of("exports", tenant=True)
+    serializer_class = JobSerializer
+    required_feature = "export"
+
+    def get_permissions(self) -> list:
+        return [RequiresFeature(), TenantAdminOnly()]
+
+    def job(self, job_id: str) -> Job:
+        return job_selectors.get_job(job_id, tenant_id=self.request.tenant.id, kinds=(WORKSPACE_EXPORT,))
+
+    @extend_schema(operation_id="workspace_exports_list")
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(job_selectors.jobs_of(request.tenant.id, (WORKSPACE_EXPORT,)))
+        return self.get_paginated_response(jobs_data(page, request, TENANT_DOWNLOAD))
+
+    @extend_schema(operation_id="workspace_exports_create", request=None, responses={202: JobSerializer})
+    def create(self, request: Request) -> Response:
+        job = services.request_workspace_export(request.tenant, actor=self.actor())
+        return accepted(job, request, TENANT_DOWNLOAD)
+
+    @extend_schema(operation_id="workspace_exports_get")
+    def retrieve(self, request: Request, job_id: str) -> Response:
+        return Response(job_data(self.job(job_id), request, TENANT_DOWNLOAD))
+
+    @extend_schema(
+        operation_id="workspace_exports_download",
+        responses=download_responses("application/zip", "The export: workspace.json, users.json, audit-events.json."),
+    )
+    @action(detail=True, methods=["get"], content_negotiation_class=FileNegotiation)
+    def download(self, request: Request, job_id: str) -> FileResponse:
+        return download(self.job(job_id), "application/zip")
 
 
 class AnalyticsViewSet(FeatureViewSet):

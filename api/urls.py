@@ -10,6 +10,7 @@ from core.routing import Router
 platform = Router()
 platform.register("admin/auth/token", platform_views.StaffTokenViewSet, basename="platform-token")
 platform.register("admin/tenants", platform_views.TenantViewSet, basename="platform-tenant")
+platform.register("admin/jobs", platform_views.JobViewSet, basename="platform-job")
 
 tenant = Router()
 tenant.register("api/me", tenant_views.ProfileViewSet, basename="api-me")
@@ -17,6 +18,7 @@ tenant.register("api/auth/token", tenant_views.TokenViewSet, basename="api-token
 tenant.register("api/settings", tenant_views.SettingsViewSet, basename="api-settings")
 tenant.register("api/users", tenant_views.UserViewSet, basename="api-user")
 tenant.register("api/export", tenant_views.ExportViewSet, basename="api-export")
+tenant.register("api/exports", tenant_views.WorkspaceExportViewSet, basename="api-exports")
 tenant.register("api/events", tenant_views.EventViewSet, basename="api-events")
 tenant.register("api/analytics", tenant_views.AnalyticsViewSet, basename="api-analytics")
 tenant.register("api/keys", tenant_views.ApiKeyViewSet, basename="api-key")

@@ -36,6 +36,7 @@ urlpatterns = [
     path("logout", pages.TenantLogoutView.as_view(), name="tenant-logout"),
     path("users", pages.add_user, name="tenant-add-user"),
     path("settings", pages.update_settings, name="tenant-settings"),
+    path("exports", pages.export_workspace, name="tenant-export"),
     path("users/<str:user_id>/role", pages.change_role, name="tenant-change-role"),
     path("users/<str:user_id>/remove", pages.remove_user, name="tenant-remove-user"),
     path("keys", pages.create_api_key, name="tenant-create-key"),

@@ -30,6 +30,10 @@ class Actor:
         kind = getattr(user, "actor_kind", None) or ("platform" if getattr(user, "is_staff", False) else "tenant")
         return cls(kind, user.get_username())
 
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.name}"
+
 
 SYSTEM = Actor("system", "system")
 

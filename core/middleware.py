@@ -115,11 +115,13 @@ class RefusalMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """413 for bodies over MAX_REQUEST_BODY_BYTES, before anything reads them."""
+    """413 for bodies over MAX_REQUEST_BODY_BYTES, or the route's own UPLOAD_BODY_LIMITS, before anything reads them."""
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.limit = settings.MAX_REQUEST_BODY_BYTES
+        # Upload routes, by path without a trailing slash, and the larger bodies they take.
+        self.upload_limits = dict(getattr(settings, "UPLOAD_BODY_LIMITS", {}))
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
@@ -128,8 +130,9 @@ class BodySizeLimitMiddleware:
             length = -1
         if length < 0:
             return refusal_response(request, Invalid("Invalid Content-Length header"))
-        if length > self.limit:
-            return refusal_response(request, Invalid(f"Request body too large (limit {self.limit} bytes)", status=413))
+        limit = self.upload_limits.get(request.path_info.rstrip("/"), self.limit)
+        if length > limit:
+            return refusal_response(request, Invalid(f"Request body too large (limit {limit} bytes)", status=413))
         return self.get_response(request)
 
 

@@ -23,3 +23,18 @@ class UnknownPlan(Invalid):
 class InvalidTenantId(Invalid):
     def __init__(self, message: str) -> None:
         super().__init__(message, field="id")
+
+
+class TenantDeleted(Conflict):
+    def __init__(self) -> None:
+        super().__init__("Tenant is deleted; restore it first")
+
+
+class TenantNotDeleted(Conflict):
+    def __init__(self) -> None:
+        super().__init__("Tenant is not deleted")
+
+
+class GracePeriodOver(Conflict):
+    def __init__(self) -> None:
+        super().__init__("The grace period is over: the tenant is due to be purged")

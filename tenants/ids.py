@@ -10,9 +10,9 @@ from django.core.exceptions import ValidationError
 # not ending with a hyphen, at most 63 characters (also PostgreSQL's identifier limit).
 TENANT_ID_PATTERN = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 
-# Names that would collide with the platform's hosts, routes or PostgreSQL's own schemas.
+# Names that would collide with the platform's hosts, routes (/admin/tenants/import) or PostgreSQL's own schemas.
 RESERVED_TENANT_IDS = frozenset(
-    {"public", "www", "admin", "api", "static", "media", "django-admin", "information-schema", "template"}
+    {"public", "www", "admin", "api", "static", "media", "django-admin", "information-schema", "template", "import"}
 )
 # PostgreSQL reserves schema names starting with pg_; ids cannot hold "_", but refuse the look-alikes too.
 RESERVED_PREFIXES = ("pg_", "pg-")

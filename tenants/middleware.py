@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 
 from core.errors import error_response, json_error
 from tenants.credentials import presented
+from tenants.models import Tenant
 from tenants.ratelimit import count_tenant_request
 from tenants.selectors import get_tenant, tenant_for_host
 
@@ -60,6 +61,11 @@ def _shown(value: str, limit: int = 100) -> str:
     return value if len(value) <= limit else value[:limit] + "…"
 
 
+def _reachable(tenant: Tenant | None) -> bool:
+    """A deleted tenant is unknown to requests, exactly like one that never existed."""
+    return tenant is not None and tenant.deleted_at is None
+
+
 def _unknown(request: HttpRequest, label: str) -> HttpResponse:
     return error_response(
         request, 404, f"Unknown tenant: {_shown(label)}", f'No workspace called "{_shown(label)}"', UNKNOWN_WORKSPACE
@@ -97,7 +103,7 @@ class TenantResolutionMiddleware:
         host_tenant = None
         if host not in self.public_hosts:
             host_tenant = tenant_for_host(host)
-            if host_tenant is None:
+            if not _reachable(host_tenant):
                 return _unknown(request, _label_of(host))
 
         if is_platform_path(path):
@@ -114,7 +120,7 @@ class TenantResolutionMiddleware:
             tenant = host_tenant
         elif header:
             tenant = get_tenant(header)
-            if tenant is None:
+            if not _reachable(tenant):
                 return _unknown(request, header)
         elif credential is not None:
             tenant = get_tenant(credential.tenant_id) if credential.tenant_id else None

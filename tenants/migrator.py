@@ -146,6 +146,22 @@ def _tenant_apps() -> set[str]:
     return {config.label for config in apps.get_app_configs() if router.app_in_list(config.label, settings.TENANT_APPS)}
 
 
+def unknown_tenant_migrations(state: Iterable[MigrationKey]) -> list[MigrationKey]:
+    """Migrations of tenant apps in ``state`` that this code does not have (a newer or a foreign schema)."""
+    tenant_apps = _tenant_apps()
+    return sorted(key for key in state if key[0] in tenant_apps and key not in _disk_migrations())
+
+
+def _targets(executor: MigrationExecutor, state: frozenset[MigrationKey] | None) -> list[MigrationKey]:
+    """What to migrate to: the latest migrations, or the last ones of ``state`` (others' unknown ones ignored)."""
+    graph = executor.loader.graph
+    if state is None:
+        return graph.leaf_nodes()
+    known = {key for key in state if key in graph.nodes}
+    depended_on = {parent.key for key in known for parent in graph.node_map[key].parents}
+    return sorted(known - depended_on)
+
+
 def _runs_python(keys: Iterable[MigrationKey], loader: MigrationLoader) -> bool:
     tenant_apps = _tenant_apps()
     for app, name in keys:
@@ -157,8 +173,12 @@ def _runs_python(keys: Iterable[MigrationKey], loader: MigrationLoader) -> bool:
     return False
 
 
-def migrate_with_executor(schema: str, record: bool = False) -> Recorded:
-    """Migrate one schema to the latest state with Django's executor, in one transaction."""
+def migrate_with_executor(schema: str, record: bool = False, state: frozenset[MigrationKey] | None = None) -> Recorded:
+    """Migrate one schema with Django's executor, in one transaction.
+
+    To the latest state, or to ``state`` (the migrations a schema had applied: an imported
+    archive's, whose rows must go into tables of that shape before they are migrated on).
+    """
     statements: list[tuple[str, object, bool]] = []
 
     def recorder(execute, sql_text, params, many, context):
@@ -173,7 +193,7 @@ def migrate_with_executor(schema: str, record: bool = False) -> Recorded:
         MigrationRecorder(connection).ensure_schema()
         connection.set_schema(schema)
         executor = MigrationExecutor(connection)
-        targets = executor.loader.graph.leaf_nodes()
+        targets = _targets(executor, state)
         plan = executor.migration_plan(targets)
         applied = [(migration.app_label, migration.name) for migration, _ in plan]
         if plan:

@@ -32,7 +32,14 @@ class Plan(models.Model):
 
 
 class Tenant(TenantMixin):
-    """A customer company. Its id is also its schema name and its subdomain label."""
+    """A customer company. Its id is also its schema name and its subdomain label.
+
+    Its state is ``active`` or ``suspended`` (the ``active`` flag), or ``deleted`` while
+    ``deleted_at`` is set: unreachable, its data kept until ``purge_after``, and its
+    ``active`` flag kept too, so that a restore brings back the state it had.
+    """
+
+    ACTIVE, SUSPENDED, DELETED = "active", "suspended", "deleted"
 
     id = models.CharField(primary_key=True, max_length=63, validators=[validate_tenant_id])
     name = models.CharField(max_length=200)
@@ -44,6 +51,8 @@ class Tenant(TenantMixin):
     features_override = models.JSONField(null=True, blank=True)
     rate_limit_override = models.PositiveIntegerField(null=True, blank=True)
     requests_per_month_override = models.PositiveBigIntegerField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    purge_after = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Provisioning is done explicitly by tenants.services, inside one transaction.
     auto_create_schema = False
@@ -51,6 +60,17 @@ class Tenant(TenantMixin):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    @property
+    def state(self) -> str:
+        if self.deleted_at is not None:
+            return self.DELETED
+        return self.ACTIVE if self.active else self.SUSPENDED
+
+    @property
+    def in_service(self) -> bool:
+        """Serving its users: neither suspended nor deleted (the ``"active"`` of platform answers)."""
+        return self.state == self.ACTIVE
 
     @property
     def limits(self) -> Limits:
@@ -70,6 +90,29 @@ class Domain(DomainMixin):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class TenantTombstone(models.Model):
+    """What stays of a purged tenant: who it was, when it went, and the platform's audit trail of it.
+
+    The tenant's schema (its users, settings and their own audit trail) is gone; the events the
+    platform recorded about the tenant itself (created, changed, suspended, deleted, purged) are
+    copied here, so that the record of the platform's actions outlives the data.
+    """
+
+    tenant_id = models.CharField(max_length=63, db_index=True, help_text="Free for a new tenant since the purge")
+    name = models.CharField(max_length=200)
+    plan_id = models.CharField(max_length=32)
+    created_at = models.DateTimeField()
+    deleted_at = models.DateTimeField()
+    purged_at = models.DateTimeField(default=timezone.now)
+    audit_trail = models.JSONField(default=list, help_text="The platform's events about the tenant, oldest first")
+
+    class Meta:
+        ordering = ["-purged_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} (purged {self.purged_at:%Y-%m-%d})"
 
 
 class StaffToken(HashedToken):

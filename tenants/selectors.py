@@ -10,8 +10,10 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
+from django_tenants.utils import schema_context
 from psycopg import sql
 
+from core.models import AuditEvent
 from tenants import metering
 from tenants.cache import read_through
 from tenants.errors import TenantNotFound
@@ -140,3 +142,20 @@ def usages(tenants: list[Tenant], now: float | None = None) -> dict[str, Usage]:
 
 def usage(tenant: Tenant, now: float | None = None) -> Usage:
     return usages([tenant], now)[tenant.id]
+
+
+def platform_events(tenant: Tenant) -> list[dict]:
+    """The platform's audit events about the tenant itself (not its users'), oldest first, as plain data."""
+    with schema_context(tenant.schema_name):
+        events = AuditEvent.objects.filter(target=f"tenant:{tenant.id}").order_by("id")
+        return [
+            {
+                "created_at": event.created_at.timestamp(),
+                "actor": {"kind": event.actor_kind, "name": event.actor},
+                "action": event.action,
+                "target": event.target,
+                "before": event.before,
+                "after": event.after,
+            }
+            for event in events
+        ]

@@ -8,22 +8,43 @@ same audit event in the tenant's schema.
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Callable
+from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import IntegrityError, connection, transaction
 from django.db.utils import ProgrammingError
+from django.utils import timezone
 from django_tenants.utils import schema_context
+from psycopg import sql
 
 from core import audit
 from core.audit import SYSTEM, Actor
+from jobs import services as job_services
+from jobs.models import Job
+from jobs.storage import archives
 from tenants import plans
-from tenants.errors import InvalidTenantId, TenantAlreadyExists, UnknownPlan
+from tenants.archive import TenantArchive, inspect_archive, load_archive
+from tenants.errors import (
+    GracePeriodOver,
+    InvalidTenantId,
+    TenantAlreadyExists,
+    TenantDeleted,
+    TenantNotDeleted,
+    UnknownPlan,
+)
 from tenants.ids import validate_tenant_id
-from tenants.models import Domain, Plan, Tenant
+from tenants.migrator import migrate_with_executor
+from tenants.models import Domain, Plan, Tenant, TenantTombstone
 from tenants.provisioning import create_schema
-from tenants.selectors import lock_tenant
+from tenants.selectors import lock_tenant, platform_events
+
+TENANT_EXPORT = "tenant.export"
+TENANT_IMPORT = "tenant.import"
 
 
 def primary_domain_for(tenant_id: str) -> str:
@@ -44,6 +65,7 @@ def audited_view(tenant: Tenant) -> dict:
         "name": tenant.name,
         "plan": tenant.plan_id,
         "active": tenant.active,
+        "state": tenant.state,
         "created_at": int(tenant.created_at.timestamp()),
         "overrides": plans.overrides_of(tenant),
     }
@@ -51,6 +73,33 @@ def audited_view(tenant: Tenant) -> dict:
 
 def _record(tenant: Tenant, action: str, actor: Actor, before: dict | None, after: dict | None) -> None:
     audit.record_in_schema(tenant.schema_name, action, actor, f"tenant:{tenant.id}", before, after)
+
+
+def _lock_live_tenant(tenant_id: str) -> Tenant:
+    """The tenant, locked, unless it is deleted: a deleted tenant changes only by restore or purge."""
+    tenant = lock_tenant(tenant_id)
+    if tenant.deleted_at is not None:
+        raise TenantDeleted()
+    return tenant
+
+
+def _checked_id(tenant_id: str) -> str:
+    try:
+        validate_tenant_id(tenant_id)
+    except ValidationError as exc:
+        raise InvalidTenantId(exc.messages[0]) from exc
+    return tenant_id
+
+
+def _create_schema_named(schema: str) -> None:
+    """An empty schema; TenantAlreadyExists if one of that name exists without a registry row."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)).as_string(cursor.connection))
+    except ProgrammingError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "42P06":
+            raise TenantAlreadyExists() from exc
+        raise
 
 
 def provision_tenant(
@@ -72,10 +121,7 @@ def provision_tenant(
     domain and the schema together. Two simultaneous creates of the same id meet at the
     primary key: the second waits for the first and then fails with TenantAlreadyExists.
     """
-    try:
-        validate_tenant_id(tenant_id)
-    except ValidationError as exc:
-        raise InvalidTenantId(exc.messages[0]) from exc
+    _checked_id(tenant_id)
     # The registry lives in the public schema; a caller may have left the connection on a tenant's.
     connection.set_schema_to_public()
     with transaction.atomic():
@@ -119,7 +165,7 @@ def update_tenant(tenant_id: str, changes: dict, actor: Actor = SYSTEM) -> Tenan
     """
     connection.set_schema_to_public()
     with transaction.atomic():
-        tenant = lock_tenant(tenant_id)
+        tenant = _lock_live_tenant(tenant_id)
         before = audited_view(tenant)
         if "plan" in changes:
             tenant.plan = _plan(changes["plan"])
@@ -138,10 +184,217 @@ def set_tenant_active(tenant_id: str, active: bool, actor: Actor = SYSTEM) -> Te
     """Suspend (``active=False``) or reactivate a tenant."""
     connection.set_schema_to_public()
     with transaction.atomic():
-        tenant = lock_tenant(tenant_id)
+        tenant = _lock_live_tenant(tenant_id)
         before = {"active": tenant.active}
         if tenant.active != active:
             tenant.active = active
             tenant.save(update_fields=["active"])
         _record(tenant, "tenant.activate" if active else "tenant.suspend", actor, before, {"active": tenant.active})
     return tenant
+
+
+def delete_tenant(tenant_id: str, actor: Actor = SYSTEM) -> Tenant:
+    """Take a tenant out of service at once and keep its data for TENANT_DELETE_GRACE_DAYS.
+
+    Its id stays taken and its schema, domains and audit trail stay as they are; tenant routes
+    answer "Unknown tenant" on every worker as soon as this commits (the registry's NOTIFY
+    trigger clears every worker's cache). Deleting a deleted tenant changes nothing.
+    """
+    connection.set_schema_to_public()
+    with transaction.atomic():
+        tenant = lock_tenant(tenant_id)
+        if tenant.deleted_at is not None:
+            return tenant
+        before = audited_view(tenant)
+        tenant.deleted_at = timezone.now()
+        tenant.purge_after = tenant.deleted_at + datetime.timedelta(days=settings.TENANT_DELETE_GRACE_DAYS)
+        tenant.save(update_fields=["deleted_at", "purge_after"])
+        after = {**audited_view(tenant), "purge_after": int(tenant.purge_after.timestamp())}
+        _record(tenant, "tenant.delete", actor, before, after)
+    return tenant
+
+
+def restore_tenant(tenant_id: str, actor: Actor = SYSTEM) -> Tenant:
+    """Bring a deleted tenant back, within its grace period, in the state it had (active or suspended)."""
+    connection.set_schema_to_public()
+    with transaction.atomic():
+        tenant = lock_tenant(tenant_id)
+        if tenant.deleted_at is None:
+            raise TenantNotDeleted()
+        if tenant.purge_after <= timezone.now():
+            raise GracePeriodOver()
+        before = audited_view(tenant)
+        tenant.deleted_at = tenant.purge_after = None
+        tenant.save(update_fields=["deleted_at", "purge_after"])
+        _record(tenant, "tenant.restore", actor, before, audited_view(tenant))
+    return tenant
+
+
+def _drop_schema(schema: str) -> None:
+    with connection.cursor() as cursor:
+        # Rows written earlier in this transaction may have deferred foreign-key checks pending,
+        # and PostgreSQL drops no table with pending trigger events: run the checks first.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)).as_string(cursor.connection))
+        # Django's foreign keys are deferred until commit; so again are they for the rest of the transaction.
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def purge_due_tenants(actor: Actor = SYSTEM) -> list[str]:
+    """Purge every deleted tenant whose grace period is over; returns their ids.
+
+    Each tenant goes in its own transaction: its schema is dropped, its registry row, domains
+    and rate counters deleted (the id is free again), the files its jobs made deleted once
+    that commits, and a tombstone keeps the platform's audit trail of it, the purge included.
+    A tenant restored meanwhile is left alone.
+    """
+    connection.set_schema_to_public()
+    due = list(
+        Tenant.objects.filter(deleted_at__isnull=False, purge_after__lte=timezone.now())
+        .order_by("purge_after")
+        .values_list("id", flat=True)
+    )
+    purged = []
+    for tenant_id in due:
+        with transaction.atomic():
+            tenant = lock_tenant(tenant_id)
+            now = timezone.now()
+            if tenant.deleted_at is None or tenant.purge_after > now:
+                continue
+            purge_event = {
+                "created_at": now.timestamp(),
+                "actor": {"kind": actor.kind, "name": actor.name},
+                "action": "tenant.purge",
+                "target": f"tenant:{tenant.id}",
+                "before": audited_view(tenant),
+                "after": None,
+            }
+            TenantTombstone.objects.create(
+                tenant_id=tenant.id,
+                name=tenant.name,
+                plan_id=tenant.plan_id,
+                created_at=tenant.created_at,
+                deleted_at=tenant.deleted_at,
+                purged_at=now,
+                audit_trail=[*platform_events(tenant), purge_event],
+            )
+            _drop_schema(tenant.schema_name)
+            Tenant.objects.filter(pk=tenant.id).delete()
+            job_services.forget_files_of(tenant.id)
+        purged.append(tenant_id)
+    return purged
+
+
+def request_export(tenant_id: str, actor: Actor = SYSTEM) -> Job:
+    """Queue a full export of the tenant (deleted ones too: an operator may hand their data over)."""
+    connection.set_schema_to_public()
+    with transaction.atomic():
+        tenant = lock_tenant(tenant_id)
+        job = job_services.enqueue(TENANT_EXPORT, tenant_id=tenant.id, requested_by=actor.label)
+        _record(tenant, "tenant.export", actor, None, {"job": job.pk})
+    return job
+
+
+def request_import(
+    archive_path: str | Path, *, tenant_id: str | None = None, name: str | None = None, actor: Actor = SYSTEM
+) -> Job:
+    """Check an uploaded archive through and through, keep it, and queue its import as a new tenant.
+
+    Refuses (ArchiveInvalid, 400) a corrupt, truncated, tampered or foreign archive, and an id
+    that is invalid or taken (409), before anything is kept or queued.
+    """
+    archive = inspect_archive(archive_path)
+    new_id = _checked_id(tenant_id or archive.tenant_id)
+    connection.set_schema_to_public()
+    if Tenant.objects.filter(pk=new_id).exists():
+        raise TenantAlreadyExists()
+    with open(archive_path, "rb") as source:
+        stored = archives().save(f"imports/{uuid.uuid4().hex}.tar.gz", File(source))
+    params = {
+        "upload": stored,
+        "id": new_id,
+        "name": name,
+        "source": archive.tenant_id,
+        "sha256": archive.sha256,
+        "actor": {"kind": actor.kind, "name": actor.name},
+    }
+    try:
+        return job_services.enqueue(TENANT_IMPORT, tenant_id=new_id, params=params, requested_by=actor.label)
+    except BaseException:
+        archives().delete(stored)
+        raise
+
+
+def _plan_from(document: dict) -> Plan:
+    """The plan of that id here; one made from the archive's definition if this server lacks it."""
+    plan = Plan.objects.filter(pk=document["id"]).first()
+    fields = ("id", "name", "max_users", "features", "rate_limit_per_minute")
+    return plan or Plan.objects.create(**{field: document[field] for field in fields})
+
+
+def import_tenant(
+    source: IO[bytes],
+    size: int,
+    *,
+    tenant_id: str,
+    name: str | None = None,
+    actor: Actor = SYSTEM,
+    progress: Callable[[float], None] = lambda percent: None,
+    on_imported: Callable[[Tenant, TenantArchive], None] | None = None,
+) -> tuple[Tenant, TenantArchive]:
+    """Create the tenant ``tenant_id`` from an archive, in one transaction: all of it or nothing.
+
+    Its registry row (name, plan and its overrides, state, creation time) comes from the archive;
+    its primary domain is ``<tenant_id>.<TENANT_BASE_DOMAIN>``, and the archive's other domains
+    are kept where no tenant here has them. Its schema is migrated to the archive's state, filled,
+    and migrated to this code's state. The import is audited in the new tenant's trail, and
+    ``on_imported(tenant, archive)`` runs last, in the same transaction (the job records its end).
+    """
+    _checked_id(tenant_id)
+    connection.set_schema_to_public()
+    created: list[Tenant] = []
+
+    def register(archive: TenantArchive) -> None:
+        source_row = archive.registry["tenant"]
+        tenant = Tenant(
+            id=tenant_id,
+            name=name or source_row["name"],
+            plan=_plan_from(archive.registry["plan"]),
+            active=source_row["active"],
+            created_at=datetime.datetime.fromisoformat(source_row["created_at"]),
+        )
+        for field in plans.OVERRIDE_FIELDS.values():
+            setattr(tenant, field, source_row.get(field))
+        try:
+            with transaction.atomic():
+                tenant.save(force_insert=True)
+                Domain.objects.create(domain=primary_domain_for(tenant_id), tenant=tenant, is_primary=True)
+        except IntegrityError as exc:
+            raise TenantAlreadyExists() from exc
+        for domain in archive.registry["domains"]:
+            taken = Domain.objects.filter(domain=domain["domain"]).exists()
+            if not domain["is_primary"] and not taken:
+                Domain.objects.create(domain=domain["domain"], tenant=tenant, is_primary=False)
+        _create_schema_named(tenant.schema_name)
+        created.append(tenant)
+
+    with transaction.atomic():
+        if Tenant.objects.filter(pk=tenant_id).exists():
+            raise TenantAlreadyExists()
+        try:
+            archive = load_archive(source, tenant_id, ready=register, progress=lambda p: progress(p * 0.9), size=size)
+            tenant = created[0]
+            progress(92)
+            migrate_with_executor(tenant.schema_name)
+            after = {
+                **audited_view(tenant),
+                "source": archive.tenant_id,
+                "archive_sha256": archive.sha256,
+                "rows": archive.row_counts,
+            }
+            _record(tenant, "tenant.import", actor, None, after)
+            if on_imported is not None:
+                on_imported(tenant, archive)
+        finally:
+            connection.set_schema_to_public()
+    return tenant, archive

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -59,6 +67,10 @@ def django_db_setup(request, django_test_environment, django_db_blocker) -> Iter
     with django_db_blocker.unblock():
         connections.close_all()
         teardown_databases(db_config, verbosity=request.config.option.verbose)
+    if Path(settings.ARCHIVE_ROOT).name.startswith("test-archives-"):
+        import shutil
+
+        shutil.rmtree(settings.ARCHIVE_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -235,3 +247,113 @@ def pgbouncer(django_db_setup) -> Iterator[object]:
         yield running
     finally:
         running.stop()
+
+
+def database_url() -> str:
+    """The URL of the test database, for the processes a test starts (servers, job workers)."""
+    db = connection.settings_dict
+    host = quote(db["HOST"] or "", safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
+    return f"postgres://{quote(db['USER'])}{password}@{host}{port}/{quote(db['NAME'])}"
+
+
+class Worker:
+    """A job worker process (``manage.py procrastinate worker``) on the test database."""
+
+    def __init__(self, log: Path, **env: str) -> None:
+        from django.conf import settings
+
+        environment = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "DJANGO_SETTINGS_MODULE": "tests.process_settings",
+            # Quick to notice a killed worker, so that the tests need not wait long.
+            "JOB_STALLED_SECONDS": "2",
+            **env,
+        }
+        self.log = log
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "procrastinate", "worker"],
+                cwd=settings.BASE_DIR,
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as the kernel's out-of-memory killer would do."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def workers(committed_db, tmp_path) -> Iterator[Callable[..., Worker]]:
+    """Start job workers on the test database (``workers()``); all are stopped afterwards."""
+    started: list[Worker] = []
+
+    def start(**env: str) -> Worker:
+        worker = Worker(tmp_path / f"worker-{len(started)}.log", **env)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
+    """Poll ``condition`` until it returns something true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"gave up after {timeout} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gunicorn_server(url: str, access_log: Path, workers: int = 2) -> Iterator[int]:
+    """The project served by gunicorn on a free port, on the database at ``url``; yields the port.
+
+    With the test session's settings (tests/process_settings.py): its apps, and its password hasher.
+
+    The access log has one line per request: the worker's pid, the status, the path.
+    """
+    from django.conf import settings
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.process_settings"}
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", str(workers)]
+    command += ["--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log)]
+    command += ["--access-logformat", "%(p)s %(s)s %(U)s"]
+    process = subprocess.Popen(
+        command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -8,9 +8,14 @@ The example app stands for a team's own tenant data; only the tests install it, 
 production schemas never get its tables.
 """
 
+import os
+import tempfile
+
 from config.embedded_postgres import use_unless_configured
 
 use_unless_configured()
+# Archives of the test session go to a directory of its own, shared with the workers it starts.
+os.environ.setdefault("ARCHIVE_ROOT", tempfile.mkdtemp(prefix="test-archives-"))
 
 from config.settings import *  # noqa: E402, F403
 from config.settings import SHARED_APPS, TENANT_APPS  # noqa: E402

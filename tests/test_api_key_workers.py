@@ -55,10 +55,10 @@ def test_a_warm_worker_checks_a_key_without_a_query_and_a_revocation_at_once(com
 def test_revocation_reaches_both_workers_within_a_second(committed_key, server):  # noqa: F811
     port, log = server
     headers = {"Authorization": f"Bearer {committed_key}"}
-    answers = answers_from_both_workers(port, "", log, headers)
+    answers = answers_from_both_workers(port, headers, log)
     assert {status for status, _ in answers} == {200}
     assert {body["id"] for _, body in answers} == {"acme"}
     with schema_context("acme"):
         services.revoke_api_key(ApiKey.objects.get().pk)
     time.sleep(PROPAGATION_SECONDS)
-    assert {status for status, _ in answers_from_both_workers(port, "", log, headers)} == {401}
+    assert {status for status, _ in answers_from_both_workers(port, headers, log)} == {401}

@@ -27,8 +27,10 @@ from django_tenants.utils import schema_context
 
 from accounts import services
 from accounts.models import ApiKey, TenantUser, WorkspaceSettings
+from core.models import AuditEvent
+from jobs.models import Job
 from tenants.models import Tenant
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, Worker
 
 pytestmark = pytest.mark.browser
 
@@ -104,7 +106,7 @@ def server(chromium_ready, django_db_setup, django_db_blocker, tmp_path_factory)
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
-        "DJANGO_SETTINGS_MODULE": "tests.browser_settings",
+        "DJANGO_SETTINGS_MODULE": "tests.process_settings",
         "DEBUG": "false",
         "CONN_MAX_AGE": "0",
         "PYTHONUNBUFFERED": "1",
@@ -126,6 +128,16 @@ def server(chromium_ready, django_db_setup, django_db_blocker, tmp_path_factory)
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="module")
+def job_worker(server, tmp_path_factory) -> Iterator[Worker]:
+    """A job worker next to the server, as ``make run`` starts one."""
+    worker = Worker(tmp_path_factory.mktemp("worker") / "worker.log")
+    try:
+        yield worker
+    finally:
+        worker.stop()
 
 
 @pytest.fixture(scope="module")
@@ -151,10 +163,17 @@ def browser(server) -> Iterator:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+LIFECYCLE_EVENTS = ["tenant.export", "tenant.delete", "tenant.restore", "workspace.export"]
+
+
 def _restore_demo_data() -> None:
     """Undo what the browser tests commit, so the rest of the suite sees the seed's data."""
     connection.set_schema_to_public()
-    Tenant.objects.filter(pk="globex").update(active=True)
+    Tenant.objects.filter(pk="globex").update(active=True, deleted_at=None, purge_after=None)
+    Job.objects.filter(tenant_id__in=["acme", "globex"]).delete()
+    for schema in ("acme", "globex"):
+        with schema_context(schema):
+            AuditEvent.objects.filter(action__in=LIFECYCLE_EVENTS).delete()
     with schema_context("acme"):
         ApiKey.objects.all().delete()
         TenantUser.objects.filter(username__startswith="dana").delete()
@@ -207,6 +226,20 @@ def steps(browser, request) -> Iterator:
     yield new
     for each in made:
         each.close()
+
+
+def _admin_sign_in(page, server: str) -> None:
+    page.goto(f"http://localhost:{server}/django-admin/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.click("input[type=submit]")
+
+
+def _admin_action(page, tenant_id: str, action: str) -> None:
+    """Select one tenant in the admin's list and run an action on it."""
+    page.check(f"input[name=_selected_action][value={tenant_id}]")
+    page.select_option("select[name=action]", action)
+    page.click("button[name=index]")
 
 
 def _sign_in(page, url: str, username: str) -> None:
@@ -334,17 +367,12 @@ def test_platform_admin_suspends_and_reactivates_a_tenant(server, demo_data, ste
 
     admin = steps("admin")
     page = admin.page
-    page.goto(f"http://localhost:{server}/django-admin/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", DEMO_PASSWORD)
-    page.click("input[type=submit]")
+    _admin_sign_in(page, server)
     page.click("a[href='/django-admin/tenants/tenant/']")
     expect(page.locator("#result_list")).to_contain_text("globex.localhost")
     admin.shot("tenants")
 
-    page.check("input[name=_selected_action][value=globex]")
-    page.select_option("select[name=action]", "suspend")
-    page.click("button[name=index]")
+    _admin_action(page, "globex", "suspend")
     expect(page.locator("#tenants-to-suspend")).to_contain_text("globex: Globex Inc.")
     admin.shot("confirm-suspend")
     page.click("input[value='Yes, suspend']")
@@ -362,9 +390,7 @@ def test_platform_admin_suspends_and_reactivates_a_tenant(server, demo_data, ste
     expect(visitor.page.locator("h1")).to_have_text('No workspace called "nowhere"')
     visitor.shot("unknown-workspace")
 
-    page.check("input[name=_selected_action][value=globex]")
-    page.select_option("select[name=action]", "activate")
-    page.click("button[name=index]")
+    _admin_action(page, "globex", "activate")
     expect(page.locator(".messagelist")).to_contain_text("Reactivated 1 tenant(s): globex")
     admin.shot("reactivated")
 
@@ -417,3 +443,64 @@ def test_tenant_admin_creates_copies_and_revokes_an_api_key(server, demo_data, s
     page.wait_for_selector("text=Revoked the key Nightly export")
     alice.shot("key-revoked")
     assert me_with(secret) == 401
+
+
+def test_platform_admin_exports_deletes_and_restores_a_tenant(server, job_worker, demo_data, steps):
+    from playwright.sync_api import expect
+
+    admin = steps("lifecycle")
+    page = admin.page
+    _admin_sign_in(page, server)
+    page.goto(f"http://localhost:{server}/django-admin/tenants/tenant/")
+    expect(page.locator("#result_list th.column-state")).to_be_visible()
+
+    _admin_action(page, "globex", "export_tenants")
+    expect(page.locator(".messagelist")).to_contain_text("Queued the export of 1 tenant(s): globex")
+    page.goto(f"http://localhost:{server}/django-admin/tenants/tenant/globex/change/")
+    # The progress bar follows the job, which the worker runs; the download link shows once it is done.
+    expect(page.locator(".field-exports a.job-download")).to_be_visible(timeout=60_000)
+    expect(page.locator(".field-exports progress")).to_have_attribute("value", "100")
+    admin.shot("export-done")
+    with page.expect_download() as download:
+        page.click(".field-exports a.job-download")
+    assert download.value.suggested_filename.startswith("globex-")
+    assert download.value.suggested_filename.endswith(".tar.gz")
+
+    page.goto(f"http://localhost:{server}/django-admin/tenants/tenant/")
+    _admin_action(page, "globex", "delete_tenants")
+    expect(page.locator("#tenants-to-delete_tenants")).to_contain_text("globex: Globex Inc.")
+    admin.shot("confirm-delete")
+    page.click("input[value='Yes, delete']")
+    expect(page.locator(".messagelist")).to_contain_text("Deleted 1 tenant(s): globex")
+    expect(page.locator("#result_list tr", has_text="globex")).to_contain_text("deleted (purged after")
+    admin.shot("deleted")
+
+    visitor = steps("lifecycle-visitor")
+    visitor.page.goto(f"http://globex.localhost:{server}/")
+    expect(visitor.page.locator("h1")).to_have_text('No workspace called "globex"')
+    visitor.shot("globex-deleted")
+
+    _admin_action(page, "globex", "restore_tenants")
+    page.click("input[value='Yes, restore']")
+    expect(page.locator(".messagelist")).to_contain_text("Restored 1 tenant(s): globex.")
+    admin.shot("restored")
+    _sign_in(visitor.page, f"http://globex.localhost:{server}/login", "charlie")
+    expect(visitor.page.locator("h1")).to_have_text("Globex Inc.")
+    visitor.shot("globex-back")
+
+
+def test_tenant_admin_exports_the_workspace(server, job_worker, demo_data, steps):
+    from playwright.sync_api import expect
+
+    acme = steps("workspace-export")
+    page = acme.page
+    _sign_in(page, f"http://acme.localhost:{server}/login", "alice")
+    page.click("#export-workspace button")
+    expect(page.locator(".notice.success")).to_contain_text("queued")
+    expect(page.locator("#exports a.job-download").first).to_be_visible(timeout=60_000)
+    expect(page.locator("#exports .job-status").first).to_have_text("done")
+    acme.shot("export-done")
+    with page.expect_download() as download:
+        page.click("#exports a.job-download >> nth=0")
+    assert download.value.suggested_filename.startswith("acme-workspace-")
+    assert download.value.suggested_filename.endswith(".zip")

@@ -43,6 +43,14 @@ def test_schema_describes_platform_and_tenant_routes(schema):
         "/api/events",
         "/admin/tenants/{tenant_id}/activate",
         "/admin/tenants/{tenant_id}/events",
+        "/admin/tenants/{tenant_id}/exports",
+        "/admin/tenants/{tenant_id}/restore",
+        "/admin/tenants/import",
+        "/admin/jobs/{job_id}",
+        "/admin/jobs/{job_id}/download",
+        "/api/exports",
+        "/api/exports/{job_id}",
+        "/api/exports/{job_id}/download",
     ]
     for path in PLATFORM + TENANT + MACHINE + extra + [JWKS]:
         assert path in schema["paths"], path
@@ -50,6 +58,13 @@ def test_schema_describes_platform_and_tenant_routes(schema):
     assert set(schema["paths"]["/admin/tenants"]) == {"get", "post"}
     assert set(schema["paths"]["/api/keys"]) == {"get", "post"}
     assert set(schema["paths"]["/api/keys/{key_id}"]) == {"delete"}
+    assert set(schema["paths"]["/admin/tenants/{tenant_id}"]) == {"get", "patch", "delete"}
+    assert set(schema["paths"]["/admin/tenants/{tenant_id}/exports"]) == {"get", "post"}
+    upload = schema["paths"]["/admin/tenants/import"]["post"]["requestBody"]["content"]
+    assert list(upload) == ["multipart/form-data"]
+    assert list(schema["paths"]["/admin/jobs/{job_id}/download"]["get"]["responses"]["200"]["content"]) == [
+        "application/gzip"
+    ]
     # Every route the URL confs serve is there, and nothing else (no pages, no admin).
     assert all(path.startswith(("/api/", "/admin/")) or path == JWKS for path in schema["paths"])
 
@@ -139,6 +154,12 @@ def test_documented_shapes_match_real_answers(schema, keys):
     events = alice.get("/api/events").json()
     assert set(events) == keys_of("EventList") and set(events["events"][0]) == keys_of("Event")
     assert set(staff.get("/admin/tenants/acme/events").json()) == keys_of("EventList")
+    export = staff.post("/admin/tenants/acme/exports").json()
+    assert set(export) == keys_of("Job")
+    assert set(staff.get(f"/admin/jobs/{export['id']}").json()) == keys_of("Job")
+    assert set(staff.get("/admin/tenants/acme/exports").json()) == keys_of("JobList")
+    assert set(alice.post("/api/exports").json()) == keys_of("Job")
+    assert set(staff.delete("/admin/tenants/globex").json()) == keys_of("TenantDeleted")
     assert set(alice.get("/api/nope").json()) == keys_of("Error") - {"detail"}
     created = alice.post("/api/keys", {"name": "doc", "scopes": ["read"]}).json()
     assert set(created) == keys_of("ApiKeyCreated")

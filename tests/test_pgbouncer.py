@@ -34,8 +34,8 @@ from tenants.db.base import DatabaseWrapper
 from tenants.models import Tenant
 from tenants.provisioning import fill_pool, pool_schemas
 from tests.catalog import describe
+from tests.conftest import database_url, free_port
 from tests.test_pool_and_migrations import unapply_accounts
-from tests.test_two_workers import database_url, free_port
 
 TENANTS = 50
 REQUESTS = 2400

@@ -22,6 +22,7 @@ def test_list_tenants_in_the_seed_shape(staff):
             "name": "Acme Corporation",
             "plan": "enterprise",
             "active": True,
+            "state": "active",
             "created_at": 1700000000,
             "settings": {"max_users": 100, "features": ["analytics", "api", "export"]},
         },
@@ -30,6 +31,7 @@ def test_list_tenants_in_the_seed_shape(staff):
             "name": "Globex Inc.",
             "plan": "starter",
             "active": True,
+            "state": "active",
             "created_at": 1700100000,
             "settings": {"max_users": 10, "features": ["api"]},
         },
@@ -174,9 +176,9 @@ def test_wrong_content_type_is_415(staff):
 
 
 def test_wrong_method_is_405(staff):
-    response = staff.delete("/admin/tenants/acme")
+    response = staff.put("/admin/tenants/acme")
     assert response.status_code == 405
-    assert response.json() == {"error": 'Method "DELETE" not allowed.'}
+    assert response.json() == {"error": 'Method "PUT" not allowed.'}
     assert staff.get("/admin/tenants/acme/suspend").status_code == 405
 
 

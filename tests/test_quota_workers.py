@@ -30,7 +30,7 @@ def metered(committed_db: list[str], tenant_id: str, **overrides) -> dict[str, s
 
 def burst(port: int, headers: dict[str, str], count: int) -> list[tuple[int, dict]]:
     with ThreadPoolExecutor(8) as pool:
-        return list(pool.map(lambda _: get(port, "", headers), range(count)))
+        return list(pool.map(lambda _: get(port, headers), range(count)))
 
 
 def workers_in(log: Path) -> set[str]:
@@ -66,7 +66,7 @@ def test_counts_survive_a_restart(committed_db, tmp_path, monkeypatch):
     assert stored("durable") == 150
     with serving(tmp_path, "second.log") as (port, _):
         assert {status for status, _ in burst(port, headers, 50)} == {200}
-        usage = get(port, "", headers)  # one more request, counted too
+        usage = get(port, headers)  # one more request, counted too
     assert usage[0] == 200
     assert stored("durable") == 201
     UsageCounter.objects.filter(tenant_id="durable").delete()

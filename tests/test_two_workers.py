@@ -9,70 +9,34 @@ is read from gunicorn's access log (its pid).
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
+import json
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 from django_tenants.utils import schema_context
 
 from accounts import services as account_services
 from tenants import services
-from tenants.models import Plan, Tenant
+from tenants.models import Domain, Plan, Tenant
+from tests.conftest import database_url, gunicorn_server
 
 PROPAGATION_SECONDS = 1.0
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    host = quote(db["HOST"] or "", safe="")
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
-    return f"postgres://{quote(db['USER'])}{password}@{host}{port}/{quote(db['NAME'])}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serving(tmp_path: Path, log_name: str = "access.log") -> Iterator[tuple[int, Path]]:
-    """gunicorn with two workers on a free port, its access log in ``tmp_path``; stopped (SIGTERM) at the end."""
-    port = free_port()
+    """gunicorn with two workers on a free port, its access log in ``tmp_path``; stopped at the end."""
     log = tmp_path / log_name
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "tests.settings"}
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2"]
-    command += ["--bind", f"127.0.0.1:{port}", "--access-logfile", str(log), "--access-logformat", "%(p)s %(s)s %(U)s"]
-    process = subprocess.Popen(
-        command,
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.05)
+    with gunicorn_server(database_url(), log) as port:
         yield port, log
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture
@@ -81,28 +45,27 @@ def server(tmp_path: Path):
         yield running
 
 
-def get(port: int, token: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:
-    """GET /api/me of relay with a user token, or with other ``headers`` (an API key alone, say)."""
-    headers = headers or {"X-Tenant-ID": "relay", "Authorization": f"Token {token}"}
+def get(port: int, headers: dict[str, str]) -> tuple[int, dict]:
     request = urllib.request.Request(f"http://127.0.0.1:{port}/api/me", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            import json
-
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, {}
+        return exc.code, json.loads(exc.read() or b"{}")
 
 
-def answers_from_both_workers(
-    port: int, token: str, log: Path, headers: dict[str, str] | None = None
-) -> list[tuple[int, dict]]:
+def by_header(token: str, tenant: str = "relay") -> dict[str, str]:
+    return {"X-Tenant-ID": tenant, "Authorization": f"Token {token}"}
+
+
+def answers_from_both_workers(port: int, token_or_headers: str | dict, log: Path) -> list[tuple[int, dict]]:
     """Requests, four at a time, until each of the two workers has answered at least three."""
+    headers = by_header(token_or_headers) if isinstance(token_or_headers, str) else token_or_headers
     answers: list[tuple[int, dict]] = []
     offset = log.stat().st_size if log.exists() else 0
     with ThreadPoolExecutor(4) as pool:
         for _ in range(50):
-            answers += list(pool.map(lambda _: get(port, token, headers), range(4)))
+            answers += list(pool.map(lambda _: get(port, headers), range(4)))
             time.sleep(0.02)  # let the access log reach the file
             pids = [line.split()[0] for line in log.read_text()[offset:].splitlines() if "/api/me" in line]
             if len(set(pids)) >= 2 and min(pids.count(pid) for pid in set(pids)) >= 3:
@@ -137,3 +100,41 @@ def test_changes_reach_both_workers_within_a_second(committed_db, server):
     time.sleep(PROPAGATION_SECONDS)
     answers = answers_from_both_workers(port, token, log)
     assert {(body["plan"], body["settings"]["max_users"]) for _, body in answers} == {("enterprise", 100)}
+
+
+def test_a_deleted_tenant_is_unknown_to_every_credential_and_host_within_a_second(committed_db, server):
+    port, log = server
+    committed_db.append("vanish")
+    connection.set_schema_to_public()
+    tenant = services.provision_tenant(tenant_id="vanish", name="Vanish")
+    services.update_tenant("vanish", {"rate_limit_per_minute": 0})  # many requests follow: no rate limit
+    Domain.objects.create(domain="vanish-alias.localhost", tenant=tenant, is_primary=False)
+    with schema_context("vanish"):
+        user = account_services.create_user(tenant, username="val", name="Val", role="admin", password="pass-for-val")
+        token = account_services.issue_token(user)
+    # A browser session, from the tenant's own sign-in page.
+    browser = Client(HTTP_HOST="vanish.localhost")
+    assert browser.post("/login", {"username": "val", "password": "pass-for-val"}).status_code == 302
+    session = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+    credentials = {
+        "token by header": by_header(token, "vanish"),
+        "token on the subdomain": {"Host": "vanish.localhost", "Authorization": f"Token {token}"},
+        "token on the other domain": {"Host": "vanish-alias.localhost", "Authorization": f"Token {token}"},
+        "session on the subdomain": {"Host": "vanish.localhost", "Cookie": session},
+    }
+    for how, headers in credentials.items():
+        assert {status for status, _ in answers_from_both_workers(port, headers, log)} == {200}, how
+
+    services.delete_tenant("vanish")
+    time.sleep(PROPAGATION_SECONDS)
+    for how, headers in credentials.items():
+        answers = answers_from_both_workers(port, headers, log)
+        assert {status for status, _ in answers} == {404}, how
+        assert {body["error"] for _, body in answers} <= {"Unknown tenant: vanish", "Unknown tenant: vanish-alias"}
+
+    services.restore_tenant("vanish")
+    time.sleep(PROPAGATION_SECONDS)
+    for how, headers in credentials.items():
+        answers = answers_from_both_workers(port, headers, log)
+        assert {status for status, _ in answers} == {200}, how
+        assert {body["id"] for _, body in answers} == {"vanish"}

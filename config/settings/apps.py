@@ -7,6 +7,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # Apps whose tables live in the public schema (the registry, platform staff, sessions of the platform).
 SHARED_APPS = [
     "tenants",
+    # The job queue's tables and the jobs staff see live in the public schema only.
+    "procrastinate.contrib.django",
+    "jobs",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     # Before django_tenants, so the stock admin templates win over its tenant-aware ones:

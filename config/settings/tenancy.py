@@ -23,3 +23,5 @@ TENANT_POOL_REFILL = env_bool("TENANT_POOL_REFILL", False)
 QUOTA_BATCH = env_int("QUOTA_BATCH", 100)
 QUOTA_SYNC_MARGIN = env_int("QUOTA_SYNC_MARGIN", 1000)
 QUOTA_FLUSH_SECONDS = float(env_str("QUOTA_FLUSH_SECONDS") or 1.0)
+# Days a deleted tenant keeps its data (and its id) before purge_tenants drops it.
+TENANT_DELETE_GRACE_DAYS = env_int("TENANT_DELETE_GRACE_DAYS", 30)
