@@ -69,18 +69,24 @@ def configured_server() -> Server:
 
 
 def recreate_database(server: Server, name: str) -> None:
+    """A fresh database; on a Citus coordinator, on every node with Citus in it."""
     import psycopg
 
+    sys.path.insert(0, str(REPO))
+    from tenants import citus
+
     with psycopg.connect(**server.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        citus.recreate_database(conn, name)
 
 
 def drop_database(server: Server, name: str) -> None:
     import psycopg
 
+    sys.path.insert(0, str(REPO))
+    from tenants import citus
+
     with psycopg.connect(**server.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        citus.drop_database(conn, name)
 
 
 def app_env(database_url: str) -> dict[str, str]:
@@ -257,6 +263,9 @@ def half_made_tenants(conninfo: dict[str, str]) -> list[str]:
             SELECT 'schema without tenant: ' || n.nspname FROM pg_namespace n
              WHERE n.nspname NOT IN ('public', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
                AND NOT EXISTS (SELECT 1 FROM public.tenants_tenant t WHERE t.schema_name = n.nspname)
+               -- an extension's own schemas (Citus has two)
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass
+                                AND d.objid = n.oid AND d.deptype = 'e')
             """
         ).fetchall()
     return [row[0] for row in rows]

@@ -9,7 +9,7 @@ AddField (in a scratch copy of the code, never in the repository), and the worke
 Prints a table and writes ``bench/results/latest.json`` and ``bench/results/scaling.png``.
 
 It works in its own database, ``bench_tenancy``, dropped and re-created on every run: on
-the server of DATABASE_URL if set, else on the embedded PostgreSQL.
+the server of DATABASE_URL if set (a Citus coordinator too), else on the embedded PostgreSQL.
 """
 
 from __future__ import annotations
@@ -64,11 +64,14 @@ def database_urls() -> tuple[str, str]:
 
 
 def recreate_database(maintenance_url: str) -> None:
+    """The bench's database, fresh; on a Citus coordinator, on every node with Citus in it."""
     import psycopg
 
+    sys.path.insert(0, str(ROOT))
+    from tenants import citus
+
     with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+        citus.recreate_database(conn, BENCH_DB)
 
 
 # -- tenants -----------------------------------------------------------------------

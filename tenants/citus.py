@@ -94,3 +94,9 @@ def drop_database(conn: psycopg.Connection, dbname: str) -> None:
     """DROP DATABASE IF EXISTS, closing its sessions; on Citus, on every node."""
     propagate_database_ddl(conn.cursor())
     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def recreate_database(conn: psycopg.Connection, dbname: str) -> None:
+    """A fresh, empty ``dbname`` (on Citus, on every node)."""
+    drop_database(conn, dbname)
+    create_database(conn, dbname)
