@@ -22,11 +22,46 @@ from psycopg.conninfo import make_conninfo
 
 Node = tuple[str, int]
 
+# The node group of every distributed schema: a schema's tables live together, so any of
+# its shard placements says where. (A schema without tables yet has no row.)
+SCHEMA_GROUPS = """
+SELECT DISTINCT ON (s.schemaid) n.nspname, pl.groupid
+  FROM pg_dist_schema s
+  JOIN pg_namespace n ON n.oid = s.schemaid
+  JOIN pg_dist_partition p ON p.colocationid = s.colocationid
+  JOIN pg_dist_shard sh ON sh.logicalrelid = p.logicalrelid
+  JOIN pg_dist_placement pl ON pl.shardid = sh.shardid
+"""
+
+_known: dict[tuple[str, str], bool] = {}
+
 
 def installed(cursor) -> bool:
     """Whether the connected database has the Citus extension (any DB-API cursor)."""
     cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
     return cursor.fetchone() is not None
+
+
+def enabled(connection) -> bool:
+    """Whether a Django connection's database is on Citus; asked once per database and process."""
+    key = (connection.alias, connection.settings_dict["NAME"])
+    if key not in _known:
+        with connection.cursor() as cursor:
+            _known[key] = installed(cursor)
+    return _known[key]
+
+
+def schema_nodes(cursor, schemas: Iterable[str] | None = None) -> dict[str, str]:
+    """The node (``host:port``) each distributed schema lives on; only ``schemas`` if given."""
+    query = (
+        f"SELECT g.nspname, n.nodename || ':' || n.nodeport FROM ({SCHEMA_GROUPS}) AS g "
+        "JOIN pg_dist_node n ON n.groupid = g.groupid AND n.noderole = 'primary'"
+    )
+    if schemas is None:
+        cursor.execute(query)
+    else:
+        cursor.execute(query + " WHERE g.nspname = ANY(%s)", [list(schemas)])
+    return dict(cursor.fetchall())
 
 
 def propagate_database_ddl(cursor) -> bool:
