@@ -22,15 +22,17 @@ from psycopg.conninfo import make_conninfo
 
 Node = tuple[str, int]
 
-# The node group of every distributed schema: a schema's tables live together, so any of
-# its shard placements says where. (A schema without tables yet has no row.)
+# The node group of every distributed schema: a schema's tables live together, so the
+# placement of any one of its shards says where (NULL for a schema without tables yet).
+# One index look-up per schema, not a join of every table's shard.
 SCHEMA_GROUPS = """
-SELECT DISTINCT ON (s.schemaid) n.nspname, pl.groupid
+SELECT n.nspname,
+       (SELECT pl.groupid FROM pg_dist_partition p
+          JOIN pg_dist_shard sh ON sh.logicalrelid = p.logicalrelid
+          JOIN pg_dist_placement pl ON pl.shardid = sh.shardid
+         WHERE p.colocationid = s.colocationid LIMIT 1) AS groupid
   FROM pg_dist_schema s
   JOIN pg_namespace n ON n.oid = s.schemaid
-  JOIN pg_dist_partition p ON p.colocationid = s.colocationid
-  JOIN pg_dist_shard sh ON sh.logicalrelid = p.logicalrelid
-  JOIN pg_dist_placement pl ON pl.shardid = sh.shardid
 """
 
 _known: dict[tuple[str, str], bool] = {}
