@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-
-class AccountError(Exception):
-    """A rule refused the change; ``status`` is the HTTP status that says why."""
-
-    status = 400
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 
 
-class UserLimitReached(AccountError):
-    status = 403
+class InvalidAccountInput(Invalid):
+    """A value the rules refuse (a weak password, an unknown time zone)."""
 
 
-class LastAdmin(AccountError):
-    status = 409
+class UserLimitReached(Forbidden):
+    pass
 
 
-class UsernameTaken(AccountError):
-    status = 409
+class PlanGovernedSetting(Forbidden):
+    pass
 
 
-class UserNotFound(AccountError):
-    status = 404
+class UserNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("User not found")
 
 
-class PlanGovernedSetting(AccountError):
-    status = 403
+class LastAdmin(Conflict):
+    pass
+
+
+class UsernameTaken(Conflict):
+    pass

@@ -7,7 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from accounts.tokens import HashedToken
+from core.models import HashedToken
 
 USERNAME_VALIDATOR = RegexValidator(
     r"\A[a-z0-9][a-z0-9._-]{0,149}\Z",
@@ -72,25 +72,3 @@ class WorkspaceSettings(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or "workspace settings"
-
-
-class AuditEvent(models.Model):
-    """Something a platform operator or a tenant admin changed, with the values before and after.
-
-    Kept in the tenant's own schema (platform actions on the tenant included), written in
-    the same transaction as the change, so an event exists exactly when its change does.
-    """
-
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor_kind = models.CharField(max_length=10)  # platform, tenant or system
-    actor = models.CharField(max_length=150)
-    action = models.CharField(max_length=40)
-    target = models.CharField(max_length=100)
-    before = models.JSONField(null=True)
-    after = models.JSONField(null=True)
-
-    class Meta:
-        ordering = ["-id"]
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.target} by {self.actor_kind}:{self.actor}"

@@ -1,25 +1,22 @@
-"""Reads inside one tenant's schema, in the shapes the API shows."""
+"""Reads inside one tenant's schema."""
 
 from __future__ import annotations
 
-from accounts.audit import event_json
+from dataclasses import dataclass
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDate
+
 from accounts.errors import UserNotFound
-from accounts.models import AuditEvent, TenantUser, WorkspaceSettings
-from api.validation import parse_id
-from tenants import plans
+from accounts.models import TenantUser, WorkspaceSettings
+from core.models import AuditEvent
+from core.validation import parse_id
 from tenants.models import Tenant
+from tenants.plans import Limits
 
 
-def user_json(user: TenantUser) -> dict:
-    """The seed's shape (string ids), plus the fields a real client needs. Never the password."""
-    return {
-        "id": str(user.pk),
-        "name": user.name,
-        "role": user.role,
-        "username": user.username,
-        "email": user.email,
-        "created_at": int(user.created_at.timestamp()),
-    }
+def users() -> QuerySet[TenantUser]:
+    return TenantUser.objects.order_by("id")
 
 
 def user_by_raw_id(raw_id: str) -> TenantUser:
@@ -27,7 +24,7 @@ def user_by_raw_id(raw_id: str) -> TenantUser:
     pk = parse_id(raw_id)
     user = TenantUser.objects.filter(pk=pk).first() if pk is not None else None
     if user is None:
-        raise UserNotFound("User not found")
+        raise UserNotFound()
     return user
 
 
@@ -35,28 +32,48 @@ def get_workspace_settings() -> WorkspaceSettings:
     return WorkspaceSettings.objects.filter(pk=1).first() or WorkspaceSettings()
 
 
-def editable_settings(workspace: WorkspaceSettings) -> dict:
-    return {
-        "display_name": workspace.display_name,
-        "timezone": workspace.timezone,
-        "theme_color": workspace.theme_color,
-    }
+@dataclass(frozen=True)
+class TenantSettings:
+    """Every setting of a tenant: the plan-governed limits and the workspace's own choices."""
+
+    tenant: Tenant
+    limits: Limits
+    workspace: WorkspaceSettings
+
+    @property
+    def display_name(self) -> str:
+        return self.workspace.display_name or self.tenant.name
 
 
-def settings_document(tenant: Tenant, workspace: WorkspaceSettings | None = None) -> dict:
-    """All settings of a tenant as the API shows them: plan-governed and tenant-editable."""
-    workspace = workspace or get_workspace_settings()
-    limits = plans.limits_for(tenant)
-    return {
-        "max_users": limits.max_users,
-        "features": list(limits.features),
-        "rate_limit_per_minute": limits.rate_limit_per_minute,
-        **editable_settings(workspace),
-        "display_name": workspace.display_name or tenant.name,
-    }
+def tenant_settings(tenant: Tenant, workspace: WorkspaceSettings | None = None) -> TenantSettings:
+    return TenantSettings(tenant=tenant, limits=tenant.limits, workspace=workspace or get_workspace_settings())
 
 
-def events_page(limit: int, offset: int) -> tuple[list[dict], int]:
-    """The current tenant's audit events, newest first, and how many there are in all."""
-    events = AuditEvent.objects.order_by("-id")
-    return [event_json(event) for event in events[offset : offset + limit]], events.count()
+def audit_events() -> QuerySet[AuditEvent]:
+    """The current tenant's audit events, newest first."""
+    return AuditEvent.objects.order_by("-id")
+
+
+@dataclass(frozen=True)
+class UserAnalytics:
+    tenant: str
+    users_by_role: dict[str, int]
+    users_created_per_day: list[dict]
+    total_users: int
+
+
+def user_analytics(tenant: Tenant) -> UserAnalytics:
+    """Users per role and users created per day, in ``tenant`` (the current schema's)."""
+    by_role = dict(TenantUser.objects.values_list("role").annotate(n=Count("id")).order_by("role"))
+    per_day = (
+        TenantUser.objects.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(count=Count("id"))
+        .order_by("day")
+    )
+    return UserAnalytics(
+        tenant=tenant.id,
+        users_by_role={role: by_role.get(role, 0) for role in ("admin", "member")},
+        users_created_per_day=[{"date": row["day"], "count": row["count"]} for row in per_day],
+        total_users=sum(by_role.values()),
+    )

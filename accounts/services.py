@@ -1,8 +1,9 @@
 """Writes inside one tenant's schema: users, their tokens, the workspace settings.
 
-Every function expects the connection to be on the tenant's schema (a tenant
-request, or ``schema_context``). The API, the pages, the platform's provisioning
-and the tests all go through here, so the rules hold on every path.
+Every function expects the connection to be on the tenant's schema (a tenant request,
+or ``schema_context``), except ``provision_tenant_with_admin``, which makes the schema.
+The API, the pages, the platform's provisioning, ``seed_demo`` and the tests all go
+through here, so the rules hold and the audit trail is written on every path.
 """
 
 from __future__ import annotations
@@ -12,31 +13,32 @@ import zoneinfo
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.forms.models import model_to_dict
 from django.utils.text import slugify
 
-from accounts import audit
-from accounts.audit import SYSTEM, Actor
 from accounts.errors import (
-    AccountError,
+    InvalidAccountInput,
     LastAdmin,
     PlanGovernedSetting,
     UserLimitReached,
     UsernameTaken,
     UserNotFound,
 )
+from accounts.inputs import EDITABLE_SETTINGS, PLAN_GOVERNED_SETTINGS
 from accounts.models import AuthToken, Role, TenantUser, WorkspaceSettings
-from accounts.selectors import editable_settings, user_json
-from tenants import plans
+from core import audit
+from core.audit import SYSTEM, Actor
+from core.errors import ServiceError
+from tenants import services as tenant_services
 from tenants.models import Tenant
+from tenants.selectors import lock_tenant
+
+# What the audit trail keeps of a user (never the password).
+AUDITED_USER_FIELDS = ("id", "name", "role", "username", "email", "is_active")
 
 
-def _lock_tenant(tenant_id: str) -> Tenant:
-    """Lock the tenant's registry row: user creations of one tenant queue here, one at a time.
-
-    Reading the plan under the same lock also means a create sees the limit the
-    platform set last, even if the request started before the change.
-    """
-    return Tenant.objects.select_for_update().select_related("plan").get(pk=tenant_id)
+def _audited(user: TenantUser) -> dict:
+    return model_to_dict(user, fields=AUDITED_USER_FIELDS)
 
 
 def _free_username(name: str) -> str:
@@ -52,7 +54,7 @@ def _check_password(password: str, user: TenantUser | None = None) -> None:
     try:
         validate_password(password, user)
     except ValidationError as exc:
-        raise AccountError("Invalid password: " + " ".join(exc.messages), field="password") from exc
+        raise InvalidAccountInput("Invalid password: " + " ".join(exc.messages), field="password") from exc
 
 
 def create_user(
@@ -65,12 +67,16 @@ def create_user(
     password: str | None = None,
     actor: Actor = SYSTEM,
 ) -> TenantUser:
-    """Add a user to ``tenant``, within its plan's user limit, safely under concurrency."""
+    """Add a user to ``tenant``, within its plan's user limit, safely under concurrency.
+
+    Creations of one tenant queue on its locked registry row, and read the limit the
+    platform set last under that lock, so N simultaneous creates never overshoot it.
+    """
     if password is not None:
         _check_password(password)
     with transaction.atomic():
-        locked = _lock_tenant(tenant.id)
-        limit = plans.limits_for(locked).max_users
+        locked = lock_tenant(tenant.id)
+        limit = locked.limits.max_users
         if TenantUser.objects.count() >= limit:
             raise UserLimitReached(f"User limit reached ({limit} users on {locked.plan_id} plan)")
         user = TenantUser(name=name, role=role, email=email, username=username or _free_username(name))
@@ -83,8 +89,27 @@ def create_user(
                 user.save(force_insert=True)
         except IntegrityError as exc:
             raise UsernameTaken(f"Username '{user.username}' is taken", field="username") from exc
-        audit.record("user.create", actor, f"user:{user.pk}", None, user_json(user))
+        audit.record("user.create", actor, f"user:{user.pk}", None, _audited(user))
     return user
+
+
+def provision_tenant_with_admin(*, admin: dict | None = None, actor: Actor = SYSTEM, **tenant: object) -> Tenant:
+    """Provision a tenant (``tenants.services.provision_tenant``) and, in the same unit, its first admin.
+
+    ``admin`` holds username, name, password and optionally email; a refusal of it
+    (a weak password, say) leaves no tenant behind and names the field under ``admin``.
+    """
+    if admin is None:
+        return tenant_services.provision_tenant(actor=actor, **tenant)
+
+    def first_admin(new_tenant: Tenant) -> None:
+        try:
+            create_user(new_tenant, role=Role.ADMIN, actor=actor, **admin)
+        except ServiceError as exc:
+            detail = {"admin": exc.detail or [str(exc)]}
+            raise ServiceError(f"Invalid admin: {exc}", "admin", detail=detail, status=exc.status) from exc
+
+    return tenant_services.provision_tenant(populate=first_admin, actor=actor, **tenant)
 
 
 def _lock_admins() -> None:
@@ -96,24 +121,29 @@ def _lock_admins() -> None:
     list(TenantUser.objects.select_for_update().filter(role=Role.ADMIN, is_active=True).order_by("pk"))
 
 
-def _admins_left_after(user: TenantUser) -> int:
-    """How many admins remain if ``user`` stops being one; locks the admin rows meanwhile."""
-    admins = list(TenantUser.objects.select_for_update().filter(role=Role.ADMIN, is_active=True))
-    return len([admin for admin in admins if admin.pk != user.pk])
+def _is_last_admin(user: TenantUser) -> bool:
+    """Whether no other active admin remains if ``user`` stops being one (admin rows locked by the caller)."""
+    return user.is_admin and not TenantUser.objects.filter(role=Role.ADMIN, is_active=True).exclude(pk=user.pk).exists()
+
+
+def _locked_user(user_id: int) -> TenantUser:
+    user = TenantUser.objects.select_for_update().filter(pk=user_id).first()
+    if user is None:
+        raise UserNotFound()
+    return user
 
 
 def update_user(user_id: int, changes: dict, actor: Actor = SYSTEM) -> TenantUser:
-    """Change a user's name, role, email or password. A tenant keeps at least one admin."""
+    """Change a user's name, role, email, password or activity. A tenant keeps at least one admin."""
     changes = dict(changes)
+    demotion = changes.get("role") == Role.MEMBER or changes.get("is_active") is False
     with transaction.atomic():
-        if changes.get("role") == Role.MEMBER:
+        if demotion:
             _lock_admins()
-        user = TenantUser.objects.select_for_update().filter(pk=user_id).first()
-        if user is None:
-            raise UserNotFound("User not found")
-        if changes.get("role") == Role.MEMBER and user.role == Role.ADMIN and _admins_left_after(user) == 0:
+        user = _locked_user(user_id)
+        if demotion and _is_last_admin(user):
             raise LastAdmin("A tenant must keep at least one admin", field="role")
-        before = user_json(user)
+        before = _audited(user)
         password = changes.pop("password", None)
         for field, value in changes.items():
             setattr(user, field, value)
@@ -123,7 +153,7 @@ def update_user(user_id: int, changes: dict, actor: Actor = SYSTEM) -> TenantUse
             # A new password ends the old credentials.
             AuthToken.objects.filter(user=user).delete()
         user.save()
-        after = {**user_json(user), **({"password_changed": True} if password is not None else {})}
+        after = {**_audited(user), **({"password_changed": True} if password is not None else {})}
         audit.record("user.update", actor, f"user:{user.pk}", before, after)
     return user
 
@@ -131,26 +161,37 @@ def update_user(user_id: int, changes: dict, actor: Actor = SYSTEM) -> TenantUse
 def delete_user(user_id: int, actor: Actor = SYSTEM) -> None:
     with transaction.atomic():
         _lock_admins()
-        user = TenantUser.objects.select_for_update().filter(pk=user_id).first()
-        if user is None:
-            raise UserNotFound("User not found")
-        if user.role == Role.ADMIN and _admins_left_after(user) == 0:
+        user = _locked_user(user_id)
+        if _is_last_admin(user):
             raise LastAdmin("A tenant must keep at least one admin")
-        audit.record("user.delete", actor, f"user:{user.pk}", user_json(user), None)
+        audit.record("user.delete", actor, f"user:{user.pk}", _audited(user), None)
         user.delete()
+
+
+def issue_token(user: TenantUser, name: str = "api", *, replace: bool = False) -> str:
+    """A new API token for ``user``; returns the raw key, which is stored only as a digest.
+
+    ``replace`` first revokes the user's tokens of the same name (the demo's, on each seed).
+    """
+    with transaction.atomic():
+        if replace:
+            AuthToken.objects.filter(user=user, name=name).delete()
+        _, raw_key = AuthToken.issue(user=user, name=name)
+    return raw_key
 
 
 # --- Workspace settings -------------------------------------------------------------------
 
-EDITABLE_SETTINGS = ("display_name", "timezone", "theme_color")
-PLAN_GOVERNED_SETTINGS = ("max_users", "features", "rate_limit_per_minute")
-
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise AccountError(
+        raise InvalidAccountInput(
             f"Invalid timezone: unknown time zone '{value[:64]}', use an IANA name such as Europe/Paris", "timezone"
         )
+
+
+def editable_settings(workspace: WorkspaceSettings) -> dict:
+    return model_to_dict(workspace, fields=EDITABLE_SETTINGS)
 
 
 def update_workspace_settings(changes: dict, actor: Actor = SYSTEM) -> WorkspaceSettings:

@@ -14,14 +14,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import services
-from accounts.audit import Actor
+from accounts import selectors, services
+from accounts.access import is_tenant_admin, tenant_user
+from accounts.inputs import EDITABLE_SETTINGS, SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
 from accounts.models import Role, TenantUser
-from accounts.selectors import editable_settings, get_workspace_settings, user_by_raw_id
 from accounts.throttling import LoginRateThrottle
-from api.errors import first_error
-from api.serializers import SettingsUpdateSerializer, UserCreateSerializer, UserUpdateSerializer
-from tenants import plans
+from core.audit import Actor
+from core.errors import ServiceError, first_error
 
 # The page lists this many users; the API pages through any number (a platform override may allow thousands).
 SHOWN_USERS = 200
@@ -52,16 +51,11 @@ class TenantLogoutView(auth_views.LogoutView):
     next_page = "tenant-login"
 
 
-def _signed_in_user(request: HttpRequest) -> TenantUser | None:
-    user = getattr(request, "user", None)
-    return user if isinstance(user, TenantUser) and user.is_active else None
-
-
 def _dashboard_context(request: HttpRequest, user: TenantUser) -> dict:
     tenant = request.tenant
-    limits = plans.limits_for(tenant)
-    users = list(TenantUser.objects.order_by("id")[:SHOWN_USERS])
-    count = len(users) if len(users) < SHOWN_USERS else TenantUser.objects.count()
+    limits = tenant.limits
+    users = list(selectors.users()[:SHOWN_USERS])
+    count = len(users) if len(users) < SHOWN_USERS else selectors.users().count()
     return {
         "tenant": tenant,
         "me": user,
@@ -72,7 +66,7 @@ def _dashboard_context(request: HttpRequest, user: TenantUser) -> dict:
         "at_limit": count >= limits.max_users,
         "roles": Role.choices,
         "form": {"role": Role.MEMBER},
-        "settings_form": editable_settings(get_workspace_settings()),
+        "settings_form": services.editable_settings(selectors.get_workspace_settings()),
         "error_field": "",
     }
 
@@ -91,20 +85,24 @@ def _form_data(request: HttpRequest, fields: tuple[str, ...]) -> dict[str, str]:
     return {name: request.POST[name] for name in fields if request.POST.get(name, "") != ""}
 
 
+def _to_sign_in() -> HttpResponse:
+    return redirect(f"{reverse('tenant-login')}?next={reverse('dashboard')}")
+
+
 def _admin_or_refusal(request: HttpRequest) -> tuple[TenantUser | None, HttpResponse | None]:
-    user = _signed_in_user(request)
+    user = tenant_user(request.user)
     if user is None:
-        return None, redirect(f"{reverse('tenant-login')}?next={reverse('dashboard')}")
-    if not user.is_admin:
+        return None, _to_sign_in()
+    if not is_tenant_admin(user):
         return user, _refuse(request, user, "Tenant admin role required", 403)
     return user, None
 
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    user = _signed_in_user(request)
+    user = tenant_user(request.user)
     if user is None:
-        return redirect(f"{reverse('tenant-login')}?next={reverse('dashboard')}")
+        return _to_sign_in()
     return _render_dashboard(request, user)
 
 
@@ -120,7 +118,7 @@ def add_user(request: HttpRequest) -> HttpResponse:
         return _refuse(request, me, message, 400, form=data, error_field=field)
     try:
         created = services.create_user(request.tenant, **serializer.validated_data, actor=Actor.of(me))
-    except services.AccountError as exc:
+    except ServiceError as exc:
         return _refuse(request, me, str(exc), exc.status, form=data, error_field=exc.field or "")
     messages.success(request, f"Added {created.name} ({created.username}) as {created.role}.")
     return redirect("dashboard")
@@ -136,9 +134,9 @@ def change_role(request: HttpRequest, user_id: str) -> HttpResponse:
         _, message = first_error(serializer.errors)
         return _refuse(request, me, message, 400)
     try:
-        target = user_by_raw_id(user_id)
+        target = selectors.user_by_raw_id(user_id)
         changed = services.update_user(target.pk, serializer.validated_data, actor=Actor.of(me))
-    except services.AccountError as exc:
+    except ServiceError as exc:
         return _refuse(request, me, str(exc), exc.status)
     messages.success(request, f"{changed.name} is now {changed.role}.")
     return redirect("dashboard")
@@ -150,9 +148,9 @@ def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
     if refusal is not None:
         return refusal
     try:
-        target = user_by_raw_id(user_id)
+        target = selectors.user_by_raw_id(user_id)
         services.delete_user(target.pk, actor=Actor.of(me))
-    except services.AccountError as exc:
+    except ServiceError as exc:
         return _refuse(request, me, str(exc), exc.status)
     if target.pk == me.pk:
         # The signed-in user removed themselves: their session now points at nobody.
@@ -168,14 +166,14 @@ def update_settings(request: HttpRequest) -> HttpResponse:
     if refusal is not None:
         return refusal
     # All three fields are always on the form; a blank display name means "use the tenant's name".
-    data = {name: request.POST[name] for name in services.EDITABLE_SETTINGS if name in request.POST}
+    data = {name: request.POST[name] for name in EDITABLE_SETTINGS if name in request.POST}
     serializer = SettingsUpdateSerializer(data=data)
     if not serializer.is_valid():
         field, message = first_error(serializer.errors)
         return _refuse(request, me, message, 400, settings_form=data, error_field=f"settings.{field}")
     try:
         services.update_workspace_settings(serializer.validated_data, actor=Actor.of(me))
-    except services.AccountError as exc:
+    except ServiceError as exc:
         return _refuse(request, me, str(exc), exc.status, settings_form=data, error_field=f"settings.{exc.field}")
     messages.success(request, "Workspace settings saved.")
     return redirect("dashboard")

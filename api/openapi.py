@@ -1,8 +1,8 @@
 """The OpenAPI description of both APIs (drf-spectacular), served at /api/schema/ and /api/docs/.
 
-One document covers the platform routes (public URL conf) and the tenant routes
-(tenant URL conf): the generator walks both. Response shapes below exist for the
-documentation only; the views build their JSON with the selectors and ``user_json``.
+One document covers the platform routes (public URL conf) and the tenant routes (tenant
+URL conf): the generator walks both. The shapes come from the serializers the views
+render with (``api.serializers``); this module adds what every operation shares.
 """
 
 from __future__ import annotations
@@ -11,159 +11,17 @@ from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.permissions import AllowAny
 
-from accounts.models import Role
-
-# --- Response shapes -----------------------------------------------------------------------
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = serializers.CharField(help_text="What went wrong, in one sentence.")
-    detail = serializers.JSONField(required=False, help_text="Messages per field, for invalid fields.")
-
-
-class PlanSettingsSerializer(serializers.Serializer):
-    max_users = serializers.IntegerField()
-    features = serializers.ListField(child=serializers.CharField())
-
-
-class WorkspaceSettingsSerializer(PlanSettingsSerializer):
-    rate_limit_per_minute = serializers.IntegerField()
-    display_name = serializers.CharField()
-    timezone = serializers.CharField()
-    theme_color = serializers.CharField()
-
-
-class TenantSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField()
-    plan = serializers.CharField()
-    active = serializers.BooleanField()
-    created_at = serializers.IntegerField(help_text="Unix time, seconds.")
-    settings = PlanSettingsSerializer()
-
-
-class TenantDetailSerializer(TenantSerializer):
-    user_count = serializers.IntegerField()
-    domains = serializers.ListField(child=serializers.CharField())
-
-
-class TenantListSerializer(serializers.Serializer):
-    tenants = TenantSerializer(many=True)
-    count = serializers.IntegerField()
-
-
-class SuspendedSerializer(serializers.Serializer):
-    suspended = serializers.BooleanField()
-    tenant = serializers.CharField()
-
-
-class ActivatedSerializer(serializers.Serializer):
-    activated = serializers.BooleanField()
-    tenant = serializers.CharField()
-
-
-TENANT_STATE = PolymorphicProxySerializer(
-    component_name="TenantState",
-    serializers=[SuspendedSerializer, ActivatedSerializer],
-    resource_type_field_name=None,
-)
-
-
-class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField()
-
-
-class UserSerializer(serializers.Serializer):
-    id = serializers.CharField(help_text="Per tenant, as a string.")
-    name = serializers.CharField()
-    role = serializers.ChoiceField(choices=Role.values)
-    username = serializers.CharField()
-    email = serializers.CharField(allow_blank=True)
-    created_at = serializers.IntegerField(help_text="Unix time, seconds.")
-
-
-class UserListSerializer(serializers.Serializer):
-    tenant = serializers.CharField()
-    users = UserSerializer(many=True)
-    count = serializers.IntegerField()
-
-
-class TenantProfileSerializer(TenantSerializer):
-    settings = WorkspaceSettingsSerializer()
-
-
-class SettingsSerializer(serializers.Serializer):
-    tenant = serializers.CharField()
-    settings = WorkspaceSettingsSerializer()
-
-
-class SettingsUpdatedSerializer(serializers.Serializer):
-    updated = serializers.BooleanField()
-    settings = WorkspaceSettingsSerializer()
-
-
-class ExportSerializer(TenantProfileSerializer):
-    users = UserSerializer(many=True)
-
-
-class RoleCountsSerializer(serializers.Serializer):
-    admin = serializers.IntegerField()
-    member = serializers.IntegerField()
-
-
-class DayCountSerializer(serializers.Serializer):
-    date = serializers.DateField()
-    count = serializers.IntegerField()
-
-
-class AnalyticsSerializer(serializers.Serializer):
-    tenant = serializers.CharField()
-    users_by_role = RoleCountsSerializer()
-    users_created_per_day = DayCountSerializer(many=True)
-    total_users = serializers.IntegerField()
+from api.serializers import ErrorSerializer
+from tenants.middleware import needs_tenant
 
 
 def error(description: str) -> OpenApiResponse:
     """An error response of an operation, with why it happens there."""
     return OpenApiResponse(ErrorSerializer, description=description)
 
-
-class EventActorSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["platform", "tenant", "system"])
-    name = serializers.CharField()
-
-
-class EventSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    created_at = serializers.FloatField(help_text="Unix time, seconds.")
-    actor = EventActorSerializer()
-    action = serializers.CharField()
-    target = serializers.CharField()
-    before = serializers.JSONField(allow_null=True)
-    after = serializers.JSONField(allow_null=True)
-
-
-class EventListSerializer(serializers.Serializer):
-    tenant = serializers.CharField()
-    events = EventSerializer(many=True)
-    count = serializers.IntegerField()
-
-
-PAGINATION = [
-    OpenApiParameter(
-        "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, OpenApiParameter.QUERY, description="Default 100."
-    ),
-    OpenApiParameter(
-        "offset",
-        {"type": "integer", "minimum": 0, "maximum": 1_000_000_000},
-        OpenApiParameter.QUERY,
-        description="Default 0.",
-    ),
-]
 
 # --- Security schemes ----------------------------------------------------------------------
 
@@ -227,8 +85,7 @@ class ProjectAutoSchema(AutoSchema):
     """Adds what every operation shares: the tenant header, the tag and the JSON error responses."""
 
     def _is_tenant_route(self) -> bool:
-        # The middleware decides by path: everything under /api/ (but the docs) is served in a tenant.
-        return self.path.startswith("/api/")
+        return needs_tenant(self.path)
 
     def get_tags(self) -> list[str]:
         return ["tenant"] if self._is_tenant_route() else ["platform"]
@@ -262,9 +119,15 @@ class ProjectAutoSchema(AutoSchema):
                 codes |= {400, 415}
         if "{" in self.path:
             codes.add(404)
-        if any(parameter in PAGINATION for parameter in self.get_override_parameters()):
+        if self._is_paged():
             codes.add(400)  # a limit or offset out of range
         return codes
+
+    def _is_paged(self) -> bool:
+        return self.method == "GET" and self._get_paginator() is not None and self._is_list_view()
+
+    def get_paginated_name(self, serializer_name: str) -> str:
+        return f"{serializer_name}List"
 
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)
@@ -277,7 +140,7 @@ class ProjectAutoSchema(AutoSchema):
 
 
 class NoSlashEndpointEnumerator(EndpointEnumerator):
-    """Routes take an optional trailing slash (``config.routing.route``); list them as the seed writes them."""
+    """Routes take an optional trailing slash (``core.routing``); list them as the seed writes them."""
 
     def get_path_from_regex(self, path_regex: str) -> str:
         path = super().get_path_from_regex(path_regex)

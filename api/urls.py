@@ -1,13 +1,22 @@
-from api import views
-from config.routing import route
+"""The routes of both APIs, declared on routers; ``config`` mounts each on its URL conf."""
 
-urlpatterns = [
-    route(r"api/me", views.TenantProfileView.as_view(), name="api-me"),
-    route(r"api/auth/token", views.TokenView.as_view(), name="api-token"),
-    route(r"api/settings", views.SettingsView.as_view(), name="api-settings"),
-    route(r"api/users", views.UserCollectionView.as_view(), name="api-users"),
-    route(r"api/users/(?P<user_id>[^/]+)", views.UserDetailView.as_view(), name="api-user"),
-    route(r"api/export", views.ExportView.as_view(), name="api-export"),
-    route(r"api/events", views.EventsView.as_view(), name="api-events"),
-    route(r"api/analytics", views.AnalyticsView.as_view(), name="api-analytics"),
-]
+from __future__ import annotations
+
+from api import platform_views, tenant_views
+from core.routing import Router
+
+platform = Router()
+platform.register("admin/auth/token", platform_views.StaffTokenViewSet, basename="platform-token")
+platform.register("admin/tenants", platform_views.TenantViewSet, basename="platform-tenant")
+
+tenant = Router()
+tenant.register("api/me", tenant_views.ProfileViewSet, basename="api-me")
+tenant.register("api/auth/token", tenant_views.TokenViewSet, basename="api-token")
+tenant.register("api/settings", tenant_views.SettingsViewSet, basename="api-settings")
+tenant.register("api/users", tenant_views.UserViewSet, basename="api-user")
+tenant.register("api/export", tenant_views.ExportViewSet, basename="api-export")
+tenant.register("api/events", tenant_views.EventViewSet, basename="api-events")
+tenant.register("api/analytics", tenant_views.AnalyticsViewSet, basename="api-analytics")
+
+platform_urlpatterns = platform.urls
+tenant_urlpatterns = tenant.urls

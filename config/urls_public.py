@@ -1,32 +1,18 @@
-"""URLs of the public host: the platform API, the Django admin and the home page."""
+"""URLs of the public host: the platform API, the API's docs, the Django admin and the home page."""
 
 from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config.routing import route
-from tenants import api, views
+from api.urls import platform_urlpatterns
+from core.routing import route
+from tenants import views
 
-handler404 = "api.errors.not_found"
-handler500 = "api.errors.server_error"
-
-TENANT = r"admin/tenants/(?P<tenant_id>[^/]+)"
+handler404 = "core.errors.not_found"
+handler500 = "core.errors.server_error"
 
 urlpatterns = [
-    route(r"admin/auth/token", api.StaffTokenView.as_view(), name="platform-token"),
-    route(r"admin/tenants", api.TenantCollectionView.as_view(), name="platform-tenants"),
-    route(TENANT, api.TenantDetailView.as_view(), name="platform-tenant"),
-    route(TENANT + "/events", api.TenantEventsView.as_view(), name="platform-events"),
-    route(
-        TENANT + "/suspend",
-        api.TenantStateView.as_view(active=False),
-        name="platform-suspend",
-    ),
-    route(
-        TENANT + "/activate",
-        api.TenantStateView.as_view(active=True),
-        name="platform-activate",
-    ),
+    *platform_urlpatterns,
     route(r"api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     route(r"api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("django-admin/", admin.site.urls),

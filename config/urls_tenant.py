@@ -3,12 +3,13 @@
 from django.urls import include, path
 
 from accounts import views as pages
+from api.urls import tenant_urlpatterns
 
-handler404 = "api.errors.not_found"
-handler500 = "api.errors.server_error"
+handler404 = "core.errors.not_found"
+handler500 = "core.errors.server_error"
 
 urlpatterns = [
-    path("", include("api.urls")),
+    *tenant_urlpatterns,
     # The browsable API's log-in and log-out links (DRF's names; sessions of this tenant's users).
     path(
         "api-auth/",

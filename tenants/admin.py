@@ -6,15 +6,27 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
-from accounts.audit import Actor
+from core.audit import Actor
 from tenants import plans, selectors, services
 from tenants.models import Domain, Plan, StaffToken, Tenant
 
 
 class DomainInline(admin.TabularInline):
+    """Shown, not edited: a tenant's domains are created with it by provisioning."""
+
     model = Domain
     extra = 0
     fields = ["domain", "is_primary"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Tenant)
@@ -57,7 +69,8 @@ class TenantAdmin(admin.ModelAdmin):
         return super().get_queryset(request).select_related("plan").prefetch_related("domains")
 
     def has_add_permission(self, request) -> bool:
-        # New tenants need a schema: they are created through the platform API or `create_tenant`.
+        # A new tenant needs its schema and domain: it is created through the platform API,
+        # which provisions all three in one transaction (tenants.services.provision_tenant).
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -77,24 +90,39 @@ class TenantAdmin(admin.ModelAdmin):
 
     @admin.display(description="domains")
     def domain_list(self, tenant: Tenant) -> str:
-        return ", ".join(domain.domain for domain in tenant.domains.order_by("-is_primary", "domain")) or "-"
+        return ", ".join(selectors.domain_names(tenant)) or "-"
 
     @admin.display(description="max users")
     def effective_max_users(self, tenant: Tenant) -> int:
-        return plans.limits_for(tenant).max_users
+        return tenant.limits.max_users
 
     @admin.display(description="features")
     def effective_features(self, tenant: Tenant) -> str:
-        return ", ".join(plans.limits_for(tenant).features) or "none"
+        return ", ".join(tenant.limits.features) or "none"
 
     @admin.display(description="requests per minute")
     def effective_rate_limit(self, tenant: Tenant) -> int:
-        return plans.limits_for(tenant).rate_limit_per_minute
+        return tenant.limits.rate_limit_per_minute
 
     @admin.display(description="domain")
     def primary_domain(self, tenant: Tenant) -> str:
         primary = [domain.domain for domain in tenant.domains.all() if domain.is_primary]
         return primary[0] if primary else "-"
+
+    def save_model(self, request, tenant: Tenant, form, change: bool) -> None:
+        """The change form writes through the services, audited like the API."""
+        actor = Actor.of(request.user)
+        changed = set(form.changed_data)
+        changes = {field: form.cleaned_data[field] for field in ("name",) if field in changed}
+        if "plan" in changed:
+            changes["plan"] = form.cleaned_data["plan"].pk
+        for key, field in plans.OVERRIDE_FIELDS.items():
+            if field in changed:
+                changes[key] = form.cleaned_data[field]
+        if changes:
+            services.update_tenant(tenant.pk, changes, actor=actor)
+        if "active" in changed:
+            services.set_tenant_active(tenant.pk, form.cleaned_data["active"], actor=actor)
 
     def _set_active(self, request, queryset, active: bool) -> None:
         tenant_ids = list(queryset.values_list("id", flat=True))

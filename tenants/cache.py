@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connection
@@ -78,14 +79,11 @@ class RegistryCache:
         self._healthy = False
         self._listener: _Listener | None = None
         self._pid = 0
-        self.enabled = True
 
     # -- lifecycle -----------------------------------------------------------
 
     def _ensure_listener(self) -> bool:
         """Start this process's listener if needed (after a fork too); True when the cache may answer."""
-        if not self.enabled:
-            return False
         pid = os.getpid()
         if self._pid != pid:
             with self._lock:
@@ -156,17 +154,11 @@ class RegistryCache:
 registry_cache = RegistryCache()
 
 
-# -- lookups used by the resolution middleware ---------------------------------
+# -- read-through lookups (used by tenants.selectors, the one door to the registry) ------------
 
 
-def _row_of(tenant) -> object:
-    """What the cache keeps of a tenant: the instance, with its plan, as read from the database."""
-    tenant.plan  # noqa: B018 - loaded now, so that copies never query for it
-    return tenant
-
-
-def _tenant_of(row):
-    """A copy per request: a view that changes its tenant object changes nobody else's.
+def _copy(row: object) -> object:
+    """A copy per caller: a view that changes its tenant object changes nobody else's.
 
     ``copy.copy`` of a model instance copies its state and its cache of related objects
     (Model.__getstate__), at about half the cost of building it again with ``from_db``.
@@ -174,38 +166,23 @@ def _tenant_of(row):
     return copy.copy(row)
 
 
-def tenant_by_id(tenant_id: str):
-    """``selectors.get_tenant`` through the cache."""
-    from tenants import selectors
+def read_through(load: Callable[[str], Any], *, tenant_id: str | None = None, host: str | None = None) -> Any:
+    """The tenant that ``load`` finds by ``tenant_id`` (or by ``host``), from this process's cache when it may answer.
 
+    ``load`` must read the tenant with its plan (``select_related``), so copies never query.
+    """
+    key = host if host is not None else tenant_id
     if not registry_cache.usable():
-        return selectors.get_tenant(tenant_id)
-    row = registry_cache.get_tenant(tenant_id)
+        return load(key)
+    known_id = tenant_id if host is None else registry_cache.get_host(host)
+    row = registry_cache.get_tenant(known_id) if known_id is not None else None
     if row is not None:
-        return _tenant_of(row)
+        return _copy(row)
     generation = registry_cache.generation()
-    tenant = selectors.get_tenant(tenant_id)
-    # Unknown ids are not remembered: anyone can send any id.
+    tenant = load(key)
+    # Unknown ids and hosts are not remembered: anyone can send any.
     if tenant is not None:
-        registry_cache.put(generation, tenant.id, _row_of(tenant))
-    return tenant
-
-
-def tenant_by_host(host: str):
-    """``selectors.tenant_for_host`` through the cache."""
-    from tenants import selectors
-
-    if not registry_cache.usable():
-        return selectors.tenant_for_host(host)
-    tenant_id = registry_cache.get_host(host)
-    if tenant_id is not None:
-        row = registry_cache.get_tenant(tenant_id)
-        if row is not None:
-            return _tenant_of(row)
-    generation = registry_cache.generation()
-    tenant = selectors.tenant_for_host(host)
-    if tenant is not None:
-        registry_cache.put(generation, tenant.id, _row_of(tenant), host=host)
+        registry_cache.put(generation, tenant.id, tenant, host=host)
     return tenant
 
 

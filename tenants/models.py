@@ -7,8 +7,9 @@ from django.db import models
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
-from accounts.tokens import HashedToken
+from core.models import HashedToken
 from tenants.ids import validate_tenant_id
+from tenants.plans import Limits, limits_for
 
 
 class Plan(models.Model):
@@ -46,6 +47,11 @@ class Tenant(TenantMixin):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    @property
+    def limits(self) -> Limits:
+        """The limits in force: the plan's values unless the platform overrode them."""
+        return limits_for(self)
 
     def save(self, *args: object, **kwargs: object) -> None:
         self.schema_name = self.id

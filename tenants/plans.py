@@ -1,26 +1,31 @@
 """Plan rules: what a tenant may do, derived from its plan and the platform's overrides.
 
 Plans themselves are rows (``tenants.Plan``), so the platform can add plans in the
-admin; ``starter`` and ``enterprise`` are created by a data migration with the
+admin; ``starter`` and ``enterprise`` are created by data migration 0002 with the
 seed's values. Every other module asks this one for a tenant's limits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 DEFAULT_PLAN = "starter"
 
-# The plans every installation starts with (data migration 0002).
-BUILTIN_PLANS = {
-    "starter": {"name": "Starter", "max_users": 10, "features": ["api"], "rate_limit_per_minute": 60},
-    "enterprise": {
-        "name": "Enterprise",
-        "max_users": 100,
-        "features": ["analytics", "api", "export"],
-        "rate_limit_per_minute": 600,
-    },
+# The platform's overrides of a plan's values, as API fields and the Tenant fields that hold them;
+# null means "as the plan says".
+OVERRIDE_FIELDS = {
+    "max_users": "max_users_override",
+    "features": "features_override",
+    "rate_limit_per_minute": "rate_limit_override",
 }
+
+
+class _Governed(Protocol):
+    plan: object
+    max_users_override: int | None
+    features_override: list[str] | None
+    rate_limit_override: int | None
 
 
 @dataclass(frozen=True)
@@ -30,24 +35,24 @@ class Limits:
     rate_limit_per_minute: int
 
 
-def limits_for(tenant) -> Limits:
+def limits_for(tenant: _Governed) -> Limits:
     """The limits in force for ``tenant``: its plan's values unless the platform overrode them."""
     plan = tenant.plan
-    features = tenant.features_override if tenant.features_override is not None else plan.features
+    values = {}
+    for key, field in OVERRIDE_FIELDS.items():
+        override = getattr(tenant, field)
+        values[key] = override if override is not None else getattr(plan, key)
     return Limits(
-        max_users=tenant.max_users_override if tenant.max_users_override is not None else plan.max_users,
-        features=tuple(features),
-        rate_limit_per_minute=(
-            tenant.rate_limit_override if tenant.rate_limit_override is not None else plan.rate_limit_per_minute
-        ),
+        max_users=values["max_users"],
+        features=tuple(values["features"]),
+        rate_limit_per_minute=values["rate_limit_per_minute"],
     )
 
 
-def plan_settings(tenant) -> dict:
-    """The plan-governed settings as the API shows them (the seed's shape)."""
-    limits = limits_for(tenant)
-    return {"max_users": limits.max_users, "features": list(limits.features)}
-
-
-def has_feature(tenant, feature: str) -> bool:
+def has_feature(tenant: _Governed, feature: str) -> bool:
     return feature in limits_for(tenant).features
+
+
+def overrides_of(tenant: _Governed) -> dict[str, object]:
+    """The platform's overrides as the API names them (null: the plan's value applies)."""
+    return {key: getattr(tenant, field) for key, field in OVERRIDE_FIELDS.items()}

@@ -61,10 +61,12 @@ def pool_prefix() -> str:
     return f"{POOL_PREFIX}{migrations_fingerprint()}_"
 
 
-def pool_schemas(current_only: bool = True) -> list[str]:
-    prefix = pool_prefix() if current_only else POOL_PREFIX
+def pool_schemas() -> list[str]:
+    """The pool schemas ready for this code's migrations."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s ORDER BY nspname", [_like(prefix)])
+        cursor.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s ORDER BY nspname", [_like(pool_prefix())]
+        )
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -192,10 +194,7 @@ def create_schema(tenant) -> None:
 
     Runs inside provision_tenant's transaction.
     """
-    if claim_pooled_schema(tenant.schema_name):
-        if settings.TENANT_POOL_REFILL:
-            transaction.on_commit(refill_in_background)
-        return
-    tenant.create_schema(check_if_exists=False, verbosity=0)
+    if not claim_pooled_schema(tenant.schema_name):
+        tenant.create_schema(check_if_exists=False, verbosity=0)
     if settings.TENANT_POOL_REFILL:
         transaction.on_commit(refill_in_background)

@@ -1,54 +1,56 @@
-"""Writes to the tenant registry: provisioning, suspension, reactivation.
+"""Writes to the tenant registry: provisioning, changes by the platform, suspension, reactivation.
 
-The platform API, the Django admin and the management commands all call these
-functions, so every path applies the same rules in the same transaction.
+The platform API, the Django admin, the management commands and the tests call these
+functions, so every path applies the same rules in the same transaction and leaves the
+same audit event in the tenant's schema.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.utils import ProgrammingError
 from django_tenants.utils import schema_context
 
-from accounts import audit
-from accounts.audit import SYSTEM, Actor
-from accounts.services import create_user
-from tenants import plans, selectors
+from core import audit
+from core.audit import SYSTEM, Actor
+from tenants import plans
+from tenants.errors import InvalidTenantId, TenantAlreadyExists, UnknownPlan
 from tenants.ids import validate_tenant_id
 from tenants.models import Domain, Plan, Tenant
-
-
-class TenantError(Exception):
-    """A rule refused the operation; the message is fit for the API client."""
-
-
-class TenantAlreadyExists(TenantError):
-    def __init__(self) -> None:
-        super().__init__("Tenant already exists")
-
-
-class TenantNotFound(TenantError):
-    def __init__(self) -> None:
-        super().__init__("Tenant not found")
-
-
-class UnknownPlan(TenantError):
-    def __init__(self, plan_id: str) -> None:
-        super().__init__(f"Unknown plan: {plan_id}")
+from tenants.provisioning import create_schema
+from tenants.selectors import lock_tenant
 
 
 def primary_domain_for(tenant_id: str) -> str:
     return f"{tenant_id}.{settings.TENANT_BASE_DOMAIN}"
 
 
-def create_tenant_schema(tenant: Tenant) -> None:
-    """Give the tenant its schema at the current migrations: from the pool of migrated schemas if it has one."""
-    from tenants.provisioning import create_schema
+def _plan(plan_id: str) -> Plan:
+    plan = Plan.objects.filter(pk=plan_id).first()
+    if plan is None:
+        raise UnknownPlan(plan_id)
+    return plan
 
-    create_schema(tenant)
+
+def audited_view(tenant: Tenant) -> dict:
+    """What the audit trail keeps of a tenant: its profile and the platform's overrides."""
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "plan": tenant.plan_id,
+        "active": tenant.active,
+        "created_at": int(tenant.created_at.timestamp()),
+        "overrides": plans.overrides_of(tenant),
+    }
+
+
+def _record(tenant: Tenant, action: str, actor: Actor, before: dict | None, after: dict | None) -> None:
+    audit.record_in_schema(tenant.schema_name, action, actor, f"tenant:{tenant.id}", before, after)
 
 
 def provision_tenant(
@@ -57,25 +59,27 @@ def provision_tenant(
     name: str,
     plan: str = plans.DEFAULT_PLAN,
     created_at: datetime.datetime | None = None,
-    admin: dict | None = None,
+    populate: Callable[[Tenant], None] | None = None,
     actor: Actor = SYSTEM,
 ) -> Tenant:
     """Register a tenant, create its schema and its primary domain, as one unit.
 
-    ``admin`` (username, name, password, optional email) creates the tenant's
-    first admin inside the new schema, in the same unit.
+    ``populate(tenant)`` runs last, in the new tenant's schema and in the same unit (the
+    first admin of ``accounts.services.provision_tenant_with_admin``); if it raises,
+    nothing of the tenant is left.
 
-    PostgreSQL's DDL is transactional, so a failure at any step rolls back the
-    row, the domain and the schema together. Two simultaneous creates of the same
-    id meet at the primary key: the second waits for the first and then fails.
+    PostgreSQL's DDL is transactional, so a failure at any step rolls back the row, the
+    domain and the schema together. Two simultaneous creates of the same id meet at the
+    primary key: the second waits for the first and then fails with TenantAlreadyExists.
     """
-    validate_tenant_id(tenant_id)
+    try:
+        validate_tenant_id(tenant_id)
+    except ValidationError as exc:
+        raise InvalidTenantId(exc.messages[0]) from exc
     # The registry lives in the public schema; a caller may have left the connection on a tenant's.
     connection.set_schema_to_public()
     with transaction.atomic():
-        plan_row = Plan.objects.filter(pk=plan).first()
-        if plan_row is None:
-            raise UnknownPlan(plan)
+        plan_row = _plan(plan)
         if Tenant.objects.filter(pk=tenant_id).exists():
             raise TenantAlreadyExists()
         tenant = Tenant(id=tenant_id, name=name, plan=plan_row)
@@ -89,11 +93,11 @@ def provision_tenant(
             raise TenantAlreadyExists() from exc
         try:
             with transaction.atomic():
-                create_tenant_schema(tenant)
-            audit.record_for_tenant(tenant.id, "tenant.create", actor, None, selectors.tenant_profile(tenant))
-            if admin is not None:
+                create_schema(tenant)
+            _record(tenant, "tenant.create", actor, None, audited_view(tenant))
+            if populate is not None:
                 with schema_context(tenant.schema_name):
-                    create_user(tenant, role="admin", actor=actor, **admin)
+                    populate(tenant)
         except ProgrammingError as exc:
             # A schema of that name exists without a registry row (made by hand).
             if getattr(exc.__cause__, "sqlstate", None) == "42P06":
@@ -104,40 +108,26 @@ def provision_tenant(
     return tenant
 
 
-# Fields of PATCH /admin/tenants/{id}; the limits are overrides of the plan, null resets to it.
-TENANT_OVERRIDES = {
-    "max_users": "max_users_override",
-    "features": "features_override",
-    "rate_limit_per_minute": "rate_limit_override",
-}
-
-
-def _platform_view(tenant: Tenant) -> dict:
-    """What the audit trail keeps of a tenant: its profile and the platform's overrides."""
-    overrides = {key: getattr(tenant, field) for key, field in TENANT_OVERRIDES.items()}
-    return {**selectors.tenant_profile(tenant), "overrides": overrides}
-
-
 def update_tenant(tenant_id: str, changes: dict, actor: Actor = SYSTEM) -> Tenant:
-    """Change a tenant's name, plan or plan overrides (platform only)."""
+    """Change a tenant's name, plan, creation time or plan overrides (platform only).
+
+    ``changes`` may hold ``name``, ``plan`` (a plan id), ``created_at`` and the keys of
+    ``plans.OVERRIDE_FIELDS`` (None returns a value to the plan's).
+    """
     connection.set_schema_to_public()
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update().select_related("plan").filter(pk=tenant_id).first()
-        if tenant is None:
-            raise TenantNotFound()
-        before = _platform_view(tenant)
+        tenant = lock_tenant(tenant_id)
+        before = audited_view(tenant)
         if "plan" in changes:
-            plan_row = Plan.objects.filter(pk=changes["plan"]).first()
-            if plan_row is None:
-                raise UnknownPlan(changes["plan"])
-            tenant.plan = plan_row
-        if "name" in changes:
-            tenant.name = changes["name"]
-        for key, field in TENANT_OVERRIDES.items():
+            tenant.plan = _plan(changes["plan"])
+        for field in ("name", "created_at"):
+            if field in changes:
+                setattr(tenant, field, changes[field])
+        for key, field in plans.OVERRIDE_FIELDS.items():
             if key in changes:
                 setattr(tenant, field, changes[key])
         tenant.save()
-        audit.record_for_tenant(tenant.id, "tenant.update", actor, before, _platform_view(tenant))
+        _record(tenant, "tenant.update", actor, before, audited_view(tenant))
     return tenant
 
 
@@ -145,13 +135,10 @@ def set_tenant_active(tenant_id: str, active: bool, actor: Actor = SYSTEM) -> Te
     """Suspend (``active=False``) or reactivate a tenant."""
     connection.set_schema_to_public()
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update().select_related("plan").filter(pk=tenant_id).first()
-        if tenant is None:
-            raise TenantNotFound()
+        tenant = lock_tenant(tenant_id)
         before = {"active": tenant.active}
         if tenant.active != active:
             tenant.active = active
             tenant.save(update_fields=["active"])
-        action = "tenant.activate" if active else "tenant.suspend"
-        audit.record_for_tenant(tenant.id, action, actor, before, {"active": tenant.active})
+        _record(tenant, "tenant.activate" if active else "tenant.suspend", actor, before, {"active": tenant.active})
     return tenant

@@ -4,6 +4,6 @@ The test session seeds the demo users with the fast hasher (see conftest.py); th
 server has to know it to check their passwords.
 """
 
-from config.settings import *  # noqa: F403
+from tests.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

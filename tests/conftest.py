@@ -21,7 +21,8 @@ from django.db import connection, connections
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from accounts.models import AuthToken, TenantUser
+from accounts.models import TenantUser
+from accounts.services import issue_token
 from tenants.models import Domain, StaffToken, Tenant
 
 DEMO_PASSWORD = "demo-pass-2024"
@@ -67,7 +68,7 @@ def keys(django_db_setup, django_db_blocker) -> DemoKeys:
         for tenant_id, usernames in (("acme", ["alice", "bob"]), ("globex", ["charlie"])):
             with schema_context(tenant_id):
                 for username in usernames:
-                    _, found[username] = AuthToken.issue(user=TenantUser.objects.get(username=username), name="tests")
+                    found[username] = issue_token(TenantUser.objects.get(username=username), "tests")
     return DemoKeys(admin=admin_key, **found)
 
 

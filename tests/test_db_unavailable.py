@@ -122,11 +122,12 @@ def test_a_transaction_left_open_by_a_dying_request_does_not_poison_the_thread(c
     """
     from django.db import transaction
 
-    from api import views
+    from accounts.services import provision_tenant_with_admin
+    from api import tenant_views
     from tenants import services
 
     committed_db.append("leaky")
-    services.provision_tenant(
+    provision_tenant_with_admin(
         tenant_id="leaky", name="Leaky", admin={"username": "lea", "name": "Lea", "password": "leaky-pass-1"}
     )
     services.update_tenant("leaky", {"rate_limit_per_minute": 0})
@@ -147,7 +148,7 @@ def test_a_transaction_left_open_by_a_dying_request_does_not_poison_the_thread(c
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
 
-    monkeypatch.setattr(views.AnalyticsView, "get", dies_inside_a_transaction)
+    monkeypatch.setattr(tenant_views.AnalyticsViewSet, "retrieve", dies_inside_a_transaction)
     services.update_tenant("leaky", {"features": ["api", "analytics"]})
     _assert_unavailable(client.get("/api/analytics"))
     assert connection.in_atomic_block is False

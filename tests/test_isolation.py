@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import TenantUser
-from api import views
+from api import tenant_views
 from tenants import services
 from tests.conftest import JsonClient
 
@@ -66,7 +66,7 @@ def _raise_timeout():
 
 @pytest.mark.parametrize("failure", [_raise_runtime, _raise_database_error, _raise_timeout])
 def test_a_failed_request_does_not_leak_its_schema(monkeypatch, keys, failure):
-    monkeypatch.setattr(views.AnalyticsView, "get", _failing_view(failure))
+    monkeypatch.setattr(tenant_views.AnalyticsViewSet, "retrieve", _failing_view(failure))
     acme = JsonClient(tenant="acme", token=keys.alice, raise_request_exception=False)
     assert acme.get("/api/analytics").status_code == 500
     # Same thread, same connection: the next request, for another tenant, sees only its own schema.
@@ -82,7 +82,7 @@ def test_a_failed_request_does_not_leak_its_schema(monkeypatch, keys, failure):
 
 
 def test_a_request_error_in_one_tenant_then_the_other_by_subdomain(monkeypatch, keys):
-    monkeypatch.setattr(views.AnalyticsView, "get", _failing_view(_raise_database_error))
+    monkeypatch.setattr(tenant_views.AnalyticsViewSet, "retrieve", _failing_view(_raise_database_error))
     JsonClient(host="acme.localhost", token=keys.alice, raise_request_exception=False).get("/api/analytics")
     body = JsonClient(host="globex.localhost", token=keys.charlie).get("/api/me").json()
     assert body["id"] == "globex"
@@ -156,7 +156,7 @@ def test_interleaved_writes_match_the_model(three_tenants, ops):
 
 
 def test_database_errors_inside_services_roll_back_the_whole_change(alice, monkeypatch):
-    from accounts import audit
+    from core import audit
 
     def broken_record(*args, **kwargs):
         raise DatabaseError("audit store unavailable")

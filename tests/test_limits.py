@@ -9,6 +9,7 @@ from django.test import override_settings
 from django_tenants.utils import schema_context
 
 from accounts.models import TenantUser
+from accounts.services import provision_tenant_with_admin
 from tenants import ratelimit, services
 from tenants.models import RateLimitCounter
 from tests.conftest import JsonClient
@@ -18,7 +19,7 @@ ADMIN = {"username": "boss", "name": "Boss", "password": "boss-password-1"}
 
 def _tenant_with_admin(committed_db, tenant_id: str, **overrides) -> str:
     committed_db.append(tenant_id)
-    services.provision_tenant(tenant_id=tenant_id, name=tenant_id.title(), admin=ADMIN)
+    provision_tenant_with_admin(tenant_id=tenant_id, name=tenant_id.title(), admin=ADMIN)
     if overrides:
         services.update_tenant(tenant_id, overrides)
     credentials = {"username": ADMIN["username"], "password": ADMIN["password"]}

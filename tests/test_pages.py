@@ -6,8 +6,9 @@ import pytest
 from django_tenants.utils import schema_context
 
 from accounts import services
-from accounts.models import AuditEvent, TenantUser
+from accounts.models import TenantUser
 from accounts.selectors import get_workspace_settings
+from core.models import AuditEvent
 from tenants.models import Tenant
 from tests.conftest import DEMO_PASSWORD, JsonClient
 

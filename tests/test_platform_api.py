@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django_tenants.utils import schema_context
 
-from accounts.models import AuthToken, TenantUser
+from accounts import services as account_services
 from tenants.models import Domain, Tenant
 from tests.conftest import JsonClient, schema_exists
 
@@ -73,8 +73,8 @@ def test_create_provisions_schema_and_domain(staff):
     assert Domain.objects.get(domain="initech.localhost").tenant_id == "initech"
     # The schema is fully migrated: a user and a token can live in it, and the tenant answers.
     with schema_context("initech"):
-        user = TenantUser.objects.create(username="ina", name="Ina", role="admin")
-        _, key = AuthToken.issue(user=user)
+        user = account_services.create_user(Tenant.objects.get(pk="initech"), username="ina", name="Ina", role="admin")
+        key = account_services.issue_token(user)
     by_header = JsonClient(tenant="initech", token=key).get("/api/me")
     by_host = JsonClient(host="initech.localhost", token=key).get("/api/me")
     assert by_header.status_code == by_host.status_code == 200

@@ -90,7 +90,7 @@ def test_a_failed_provisioning_gives_its_schema_back(committed_db, monkeypatch):
         assert claim_pooled_schema(tenant.schema_name)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "create_tenant_schema", fail_after_claim)
+    monkeypatch.setattr(services, "create_schema", fail_after_claim)
     committed_db.append("unlucky")
     with pytest.raises(RuntimeError):
         services.provision_tenant(tenant_id="unlucky", name="Unlucky")

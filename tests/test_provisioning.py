@@ -15,14 +15,14 @@ from tests.conftest import JsonClient, schema_exists
 
 
 def test_failure_half_way_leaves_nothing_behind(staff, monkeypatch, committed_db):
-    real_create = services.create_tenant_schema
+    real_create = services.create_schema
 
     def create_then_fail(tenant):
         real_create(tenant)
         assert schema_exists(tenant.id)  # the schema really was made before the failure
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "create_tenant_schema", create_then_fail)
+    monkeypatch.setattr(services, "create_schema", create_then_fail)
     committed_db.append("halfway")
     with pytest.raises(RuntimeError):
         services.provision_tenant(tenant_id="halfway", name="Half Way")
@@ -35,7 +35,7 @@ def test_failure_through_the_api_is_json_500_and_leaves_nothing(monkeypatch, com
     def fail(tenant):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(services, "create_tenant_schema", fail)
+    monkeypatch.setattr(services, "create_schema", fail)
     client = JsonClient(token=keys.admin, raise_request_exception=False)
     response = client.post("/admin/tenants", {"id": "apifail", "name": "x"})
     assert response.status_code == 500

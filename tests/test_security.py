@@ -105,7 +105,7 @@ def test_forwarded_for_from_a_trusted_proxy_names_the_client():
 def test_forwarded_proto_from_an_untrusted_peer_does_not_make_a_request_secure():
     from django.test import RequestFactory
 
-    from tenants.middleware import TrustedProxyMiddleware
+    from core.middleware import TrustedProxyMiddleware
 
     seen = {}
 

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from accounts.models import AuthToken, TenantUser
+from accounts import services as account_services
 from tenants import services
 from tenants.models import Plan, Tenant
 
@@ -103,10 +103,11 @@ def test_changes_reach_both_workers_within_a_second(committed_db, server):
     port, log = server
     committed_db.append("relay")
     connection.set_schema_to_public()  # whatever the previous test's requests left selected
-    services.provision_tenant(tenant_id="relay", name="Relay")
+    tenant = services.provision_tenant(tenant_id="relay", name="Relay")
     with schema_context("relay"):
-        user = TenantUser.objects.create(username="ray", name="Ray", role="admin")
-        _, token = AuthToken.issue(user=user, name="tests")
+        token = account_services.issue_token(
+            account_services.create_user(tenant, username="ray", name="Ray", role="admin")
+        )
 
     assert {status for status, _ in answers_from_both_workers(port, token, log)} == {200}
 

@@ -72,6 +72,6 @@ class DatabaseWrapper(TenantDatabaseWrapper):
             return
         if self.schema_name and self.search_path_set_schemas == self.wanted_search_paths():
             return
-        # The parent skips when anything is set (TENANT_LIMIT_SET_CALLS); here a mismatch means "set it".
+        # The parent would skip whenever any path is set (with TENANT_LIMIT_SET_CALLS); here a mismatch means "set it".
         self.search_path_set_schemas = None
         super()._handle_search_path(cursor)

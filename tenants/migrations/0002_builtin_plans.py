@@ -1,6 +1,16 @@
 from django.db import migrations
 
-from tenants.plans import BUILTIN_PLANS
+# Frozen: the plans as they were when this migration was written. Later changes to plans
+# are new migrations (or rows the platform edits), never edits of this one.
+BUILTIN_PLANS = {
+    "starter": {"name": "Starter", "max_users": 10, "features": ["api"], "rate_limit_per_minute": 60},
+    "enterprise": {
+        "name": "Enterprise",
+        "max_users": 100,
+        "features": ["analytics", "api", "export"],
+        "rate_limit_per_minute": 600,
+    },
+}
 
 
 def create_builtin_plans(apps, schema_editor):
