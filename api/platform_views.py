@@ -18,9 +18,11 @@ from api.permissions import IsPlatformStaff
 from api.serializers import (
     ActivatedSerializer,
     EventSerializer,
+    NodeListSerializer,
     SuspendedSerializer,
     TenantCreateSerializer,
     TenantDetailSerializer,
+    TenantMoveSerializer,
     TenantSerializer,
     TenantUpdateSerializer,
 )
@@ -107,6 +109,22 @@ class TenantViewSet(PlatformViewSet):
         tenant = services.set_tenant_active(tenant_id, True, actor=self.actor())
         return Response(ActivatedSerializer(tenant).data)
 
+    @extend_schema(
+        operation_id="tenants_move",
+        request=TenantMoveSerializer,
+        responses={
+            200: TenantDetailSerializer,
+            400: error("Not a worker of the cluster, or an invalid body."),
+            409: error("Already on that node, a move of the tenant is running, or not a Citus cluster."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, tenant_id: str) -> Response:
+        """Move the tenant's schema to another Citus worker while it stays in use; answers once it has moved."""
+        data = validated(TenantMoveSerializer, request)
+        services.move_tenant(tenant_id, data["node"], actor=self.actor())
+        return Response(TenantDetailSerializer(selectors.tenant_details(self.tenant())).data)
+
     @extend_schema(operation_id="tenants_events", responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=ListPage.of("events", tenant=True))
     def events(self, request: Request, tenant_id: str) -> Response:
@@ -116,6 +134,17 @@ class TenantViewSet(PlatformViewSet):
             page = self.paginate_queryset(account_selectors.audit_events())
             data = EventSerializer(page, many=True).data
         return self.get_paginated_response(data)
+
+
+class NodeViewSet(PlatformViewSet):
+    """The Citus cluster's workers (SPEC 9)."""
+
+    @extend_schema(
+        operation_id="nodes_list",
+        responses={200: NodeListSerializer, 409: error("Not a Citus cluster: a single PostgreSQL server.")},
+    )
+    def list(self, request: Request) -> Response:
+        return Response(NodeListSerializer({"nodes": selectors.nodes()}).data)
 
 
 @extend_schema_view(

@@ -8,6 +8,7 @@ from core.routing import Router
 platform = Router()
 platform.register("admin/auth/token", platform_views.StaffTokenViewSet, basename="platform-token")
 platform.register("admin/tenants", platform_views.TenantViewSet, basename="platform-tenant")
+platform.register("admin/nodes", platform_views.NodeViewSet, basename="platform-node")
 
 tenant = Router()
 tenant.register("api/me", tenant_views.ProfileViewSet, basename="api-me")

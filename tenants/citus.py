@@ -66,6 +66,55 @@ def schema_nodes(cursor, schemas: Iterable[str] | None = None) -> dict[str, str]
     return dict(cursor.fetchall())
 
 
+def worker_nodes(cursor) -> dict[str, Node]:
+    """The nodes that hold tenant schemas, by ``host:port``: every primary but the coordinator."""
+    cursor.execute(
+        "SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND groupid <> 0 "
+        "ORDER BY nodename, nodeport"
+    )
+    return {f"{host}:{port}": (host, port) for host, port in cursor.fetchall()}
+
+
+# Per worker: how many of the given schemas it holds and their bytes (every table, index and
+# TOAST of their shards, as the workers report them in one round trip each).
+NODE_USAGE = """
+WITH schema_bytes AS (
+    SELECT n.nspname, pl.groupid, sum(sizes.size) AS bytes
+      FROM citus_shard_sizes() AS sizes
+      JOIN pg_dist_placement pl ON pl.shardid = sizes.shard_id
+      JOIN pg_dist_shard sh ON sh.shardid = sizes.shard_id
+      JOIN pg_class c ON c.oid = sh.logicalrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = ANY(%s)
+     GROUP BY n.nspname, pl.groupid
+)
+SELECT d.nodename || ':' || d.nodeport, count(s.nspname), coalesce(sum(s.bytes), 0)::bigint
+  FROM pg_dist_node d
+  LEFT JOIN schema_bytes s ON s.groupid = d.groupid
+ WHERE d.noderole = 'primary'
+ GROUP BY d.nodename, d.nodeport, d.groupid
+HAVING d.groupid <> 0 OR count(s.nspname) > 0
+ ORDER BY d.nodename, d.nodeport
+"""
+
+
+def node_usage(cursor, schemas: Iterable[str]) -> list[tuple[str, int, int]]:
+    """(``host:port``, schemas of ``schemas`` it holds, their bytes) for every worker."""
+    cursor.execute(NODE_USAGE, [list(schemas)])
+    return [(node, count, size) for node, count, size in cursor.fetchall()]
+
+
+def move_schema(cursor, schema: str, node: Node) -> None:
+    """Move a distributed schema to ``node`` without blocking its writes (logical replication).
+
+    Citus allows one such move per transaction; writes pause only for the final catch-up.
+    """
+    cursor.execute(
+        "SELECT citus_schema_move((SELECT oid FROM pg_namespace WHERE nspname = %s), %s, %s, 'force_logical')",
+        [schema, node[0], node[1]],
+    )
+
+
 def propagate_database_ddl(cursor) -> bool:
     """On Citus, make this session's CREATE/DROP DATABASE reach every node. True if it is Citus."""
     if not installed(cursor):

@@ -18,12 +18,22 @@ from django_tenants.utils import schema_context
 
 from core import audit
 from core.audit import SYSTEM, Actor
-from tenants import plans
-from tenants.errors import InvalidTenantId, TenantAlreadyExists, UnknownPlan
+from tenants import citus, plans
+from tenants.errors import (
+    AlreadyOnNode,
+    InvalidTenantId,
+    MoveRunning,
+    NotDistributed,
+    NotOnCitus,
+    TenantAlreadyExists,
+    TenantNotFound,
+    UnknownNode,
+    UnknownPlan,
+)
 from tenants.ids import validate_tenant_id
 from tenants.models import Domain, Plan, Tenant
 from tenants.provisioning import create_schema
-from tenants.selectors import lock_tenant
+from tenants.selectors import get_tenant, lock_tenant
 
 
 def primary_domain_for(tenant_id: str) -> str:
@@ -142,3 +152,41 @@ def set_tenant_active(tenant_id: str, active: bool, actor: Actor = SYSTEM) -> Te
             tenant.save(update_fields=["active"])
         _record(tenant, "tenant.activate" if active else "tenant.suspend", actor, before, {"active": tenant.active})
     return tenant
+
+
+# Advisory lock class of moves, beside the schema pool's (tenants.provisioning).
+_LOCK_CLASS_MOVE = 0x5EEF
+
+
+def move_tenant(tenant_id: str, node: str, actor: Actor = SYSTEM) -> tuple[str, str]:
+    """Move a tenant's schema to another Citus worker while the tenant stays in use; (from, to).
+
+    Citus copies the schema with logical replication and pauses the tenant's writes only
+    for the final catch-up (``force_logical``). The move is a transaction of its own, which
+    also holds a lock on the tenant's name, so a second move of the same tenant is refused
+    at once rather than queued. The audit event (written in the tenant's schema, on its new
+    node) follows in a transaction of its own once the move has committed: the move's
+    transaction holds no writes of ours.
+    """
+    connection.set_schema_to_public()
+    tenant = get_tenant(tenant_id)
+    if tenant is None:
+        raise TenantNotFound()
+    if not citus.enabled(connection):
+        raise NotOnCitus()
+    with transaction.atomic(), connection.cursor() as cursor:
+        workers = citus.worker_nodes(cursor)
+        if node not in workers:
+            raise UnknownNode(node, list(workers))
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS_MOVE, tenant.schema_name])
+        if not cursor.fetchone()[0]:
+            raise MoveRunning()
+        source = citus.schema_nodes(cursor, [tenant.schema_name]).get(tenant.schema_name)
+        if source is None:
+            raise NotDistributed()
+        if source == node:
+            raise AlreadyOnNode(node)
+        citus.move_schema(cursor, tenant.schema_name, workers[node])
+    with transaction.atomic():
+        _record(tenant, "tenant.move", actor, {"node": source}, {"node": node})
+    return source, node

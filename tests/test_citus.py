@@ -10,7 +10,6 @@ With REQUIRE_CITUS_TESTS=1 (CI's Citus run) a skip is a failure.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections import Counter
@@ -19,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.test.utils import CaptureQueriesContext
 
 import accounts.migrations
@@ -26,33 +26,13 @@ from tenants import citus, services
 from tenants.migrator import _disk_migrations, migrate_schemas
 from tenants.models import Tenant
 from tenants.provisioning import fill_pool, pool_schemas
+from tests.conftest import citus_workers, tenant_nodes
 
 
 def query(statement: str, params: list | None = None) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.fetchall() if cursor.description else []
-
-
-@pytest.fixture
-def on_citus(django_db_setup, django_db_blocker) -> None:
-    with django_db_blocker.unblock():
-        if not citus.enabled(connection):
-            reason = "needs a Citus coordinator: run `make citus-up` and set DATABASE_URL to the URL it prints"
-            if os.environ.get("REQUIRE_CITUS_TESTS"):
-                pytest.fail(reason)
-            pytest.skip(reason)
-
-
-def workers() -> list[str]:
-    return [f"{host}:{port}" for host, port in citus.nodes(connection.connection)[1]]
-
-
-def tenant_nodes() -> dict[str, str]:
-    """Node of every registered tenant's schema."""
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        return citus.schema_nodes(cursor, Tenant.objects.values_list("schema_name", flat=True))
 
 
 def refill_pool(size: int) -> None:
@@ -106,22 +86,22 @@ def test_every_tenant_and_pool_schema_is_distributed_and_the_registry_stays_on_t
     assert public_in_citus == []
     # Each schema's tables live together on one worker; the demo tenants on different ones.
     nodes = tenant_nodes()
-    assert set(nodes) == tenants and set(nodes.values()) <= set(workers())
-    assert {nodes["acme"], nodes["globex"]} == set(workers())
+    assert set(nodes) == tenants and set(nodes.values()) <= set(citus_workers())
+    assert {nodes["acme"], nodes["globex"]} == set(citus_workers())
 
 
 def test_new_tenants_go_to_the_worker_holding_fewest_tenants(on_citus, committed_db):
     refill_pool(8)
     with connection.cursor() as cursor:
-        assert set(citus.schema_nodes(cursor, pool_schemas()).values()) == set(workers())
+        assert set(citus.schema_nodes(cursor, pool_schemas()).values()) == set(citus_workers())
     for number in range(6):
         placed = Counter(tenant_nodes().values())
-        load = {node: placed[node] for node in workers()}
+        load = {node: placed[node] for node in citus_workers()}
         tenant_id = f"spread-{number}"
         committed_db.append(tenant_id)
         services.provision_tenant(tenant_id=tenant_id, name=tenant_id)
         assert load[tenant_nodes()[tenant_id]] == min(load.values()), load
-    assert set(tenant_nodes()[f"spread-{number}"] for number in range(6)) == set(workers())
+    assert set(tenant_nodes()[f"spread-{number}"] for number in range(6)) == set(citus_workers())
 
 
 TASK = re.compile(r"Task Count: (\d+)")
@@ -164,7 +144,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0003_audit_events")]
+    dependencies = [("accounts", "{after}")]
     operations = [
         migrations.AddField("tenantuser", "nickname", models.CharField(max_length=40, default="", blank=True)),
     ]
@@ -176,7 +156,8 @@ def added_field(tmp_path, monkeypatch, settings):
     """The project's migrations plus one AddField of accounts, from a scratch copy (never the repository)."""
     package = tmp_path / "accounts_migrations_plus"
     shutil.copytree(Path(accounts.migrations.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
-    (package / "0099_tenantuser_nickname.py").write_text(MIGRATION)
+    _, latest = MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes("accounts")[0]
+    (package / "0099_tenantuser_nickname.py").write_text(MIGRATION.format(after=latest))
     monkeypatch.syspath_prepend(str(tmp_path))
     settings.MIGRATION_MODULES = {"accounts": "accounts_migrations_plus"}
     _disk_migrations.cache_clear()
@@ -210,17 +191,17 @@ def test_an_added_field_reaches_the_shards_on_both_workers(on_citus, committed_d
     committed_db.extend(ids)
     for tenant_id in ids:
         services.provision_tenant(tenant_id=tenant_id, name=tenant_id)
-    assert {tenant_nodes()[tenant_id] for tenant_id in ids} == set(workers())
+    assert {tenant_nodes()[tenant_id] for tenant_id in ids} == set(citus_workers())
 
-    def columns_on_workers() -> dict[str, set[str]]:
+    def columns_on_citus_workers() -> dict[str, set[str]]:
         found = {}
         for tenant_id in ids:
             found.update(shard_columns(tenant_id, "accounts_tenantuser"))
-        assert set(found) == set(workers())
+        assert set(found) == set(citus_workers())
         return found
 
-    assert all("username" in cols and "nickname" not in cols for cols in columns_on_workers().values())
+    assert all("username" in cols and "nickname" not in cols for cols in columns_on_citus_workers().values())
     request.getfixturevalue("added_field")
     report = migrate_schemas(ids)  # the first by Django's executor, the second by replaying its SQL
     assert sorted(report.migrated) == ids and report.failed == {}
-    assert all("nickname" in cols for cols in columns_on_workers().values())
+    assert all("nickname" in cols for cols in columns_on_citus_workers().values())

@@ -10,7 +10,14 @@ from tests.conftest import JsonClient
 
 pytestmark = pytest.mark.django_db
 
-PLATFORM = ["/admin/auth/token", "/admin/tenants", "/admin/tenants/{tenant_id}", "/admin/tenants/{tenant_id}/suspend"]
+PLATFORM = [
+    "/admin/auth/token",
+    "/admin/tenants",
+    "/admin/tenants/{tenant_id}",
+    "/admin/tenants/{tenant_id}/suspend",
+    "/admin/tenants/{tenant_id}/move",
+    "/admin/nodes",
+]
 TENANT = ["/api/me", "/api/auth/token", "/api/settings", "/api/users", "/api/users/{user_id}", "/api/export"]
 
 
