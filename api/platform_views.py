@@ -137,13 +137,15 @@ class TenantViewSet(PlatformViewSet):
 
 
 class NodeViewSet(PlatformViewSet):
-    """The Citus cluster's workers (SPEC 9)."""
+    """The Citus cluster's workers (SPEC 9): one document, ``{"nodes": [...]}``."""
+
+    singleton = True
 
     @extend_schema(
-        operation_id="nodes_list",
+        operation_id="nodes_get",
         responses={200: NodeListSerializer, 409: error("Not a Citus cluster: a single PostgreSQL server.")},
     )
-    def list(self, request: Request) -> Response:
+    def retrieve(self, request: Request) -> Response:
         return Response(NodeListSerializer({"nodes": selectors.nodes()}).data)
 
 

@@ -8,12 +8,16 @@ Citus cluster they show and move schemas between the workers. The tests whose na
 
 from __future__ import annotations
 
+import threading
+import time
+
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django_tenants.utils import schema_context
 
 from accounts.models import TenantUser
+from accounts.services import issue_token
 from core.models import AuditEvent
 from tenants import citus, services
 from tests.conftest import JsonClient, citus_workers, tenant_nodes
@@ -126,3 +130,58 @@ def test_a_second_move_of_the_same_tenant_while_one_runs_is_refused(on_citus, st
         response = staff.post("/admin/tenants/acme/move", {"node": other})
     assert (response.status_code, response.json()) == (409, {"error": "A move of this tenant is already running"})
     assert tenant_nodes()["acme"] != other
+
+
+def test_a_tenant_moved_under_concurrent_writes_loses_none_and_answers_no_error(on_citus, committed_db, keys):
+    """Writers keep creating users in the tenant while it moves: every acknowledged write is there
+    afterwards, no request fails, and writes were acknowledged while the move ran (so the
+    assertions concern a live move). How long writes paused is measured by the benchmark."""
+    committed_db.append("busy")
+    services.provision_tenant(tenant_id="busy", name="Busy", plan="enterprise")
+    services.update_tenant("busy", {"max_users": 1_000_000, "rate_limit_per_minute": 0})
+    with schema_context("busy"):
+        token = issue_token(TenantUser.objects.create(username="boss", name="Boss", role="admin"), "tests")
+    source = tenant_nodes()["busy"]
+    target = next(node for node in citus_workers() if node != source)
+
+    stop = threading.Event()
+    answers: list[tuple[float, float, int, str]] = []  # started, answered, status, username
+    lock = threading.Lock()
+
+    def write(worker: int) -> None:
+        client = JsonClient(token=token, tenant="busy")
+        try:
+            for number in range(100_000):
+                if stop.is_set():
+                    return
+                username = f"w{worker}-{number}"
+                started = time.monotonic()
+                status = client.post("/api/users", {"username": username, "name": username}).status_code
+                with lock:
+                    answers.append((started, time.monotonic(), status, username))
+        finally:
+            connections.close_all()
+
+    writers = [threading.Thread(target=write, args=(worker,)) for worker in range(4)]
+    for writer in writers:
+        writer.start()
+    try:
+        while len(answers) < 20:  # the writers are under way before the move starts
+            time.sleep(0.01)
+        move_started = time.monotonic()
+        response = JsonClient(token=keys.admin).post("/admin/tenants/busy/move", {"node": target})
+        move_ended = time.monotonic()
+        time.sleep(0.3)  # and keep writing on the new node for a moment
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join()
+
+    assert response.status_code == 200, response.content
+    assert tenant_nodes()["busy"] == target
+    assert {status for _, _, status, _ in answers} == {201}
+    during = [answer for answer in answers if move_started <= answer[0] and answer[1] <= move_ended]
+    assert during, "writes were acknowledged while the move ran"
+    with schema_context("busy"):
+        stored = set(TenantUser.objects.exclude(username="boss").values_list("username", flat=True))
+    assert stored == {username for *_, username in answers}
