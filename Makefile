@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test lint format db-stop clean load faults worker
+.PHONY: install run test lint format db-stop clean load faults worker citus-up citus-down
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,14 @@ db-stop: install
 
 clean: db-stop
 	rm -rf .pgdata $(VENV)
+
+# A local Citus cluster (coordinator on CITUS_PORT, default 9700, two workers on the next ports;
+# data in .citus/). Needs PostgreSQL 15 with the Citus extension; prints the DATABASE_URL to use.
+citus-up: install
+	$(BIN)/python -m config.citus_cluster up
+
+citus-down: install
+	$(BIN)/python -m config.citus_cluster down
 
 # Load test: 60 s at 64 connections on a scratch database (LOAD_SECONDS=, LOAD_CONNECTIONS= to change).
 LOAD_SECONDS ?= 60

@@ -32,11 +32,13 @@ from api.serializers import (
     ActivatedSerializer,
     EventSerializer,
     JobSerializer,
+    NodeListSerializer,
     SuspendedSerializer,
     TenantCreateSerializer,
     TenantDeletedSerializer,
     TenantDetailSerializer,
     TenantImportSerializer,
+    TenantMoveSerializer,
     TenantSerializer,
     TenantUpdateSerializer,
     UsageSerializer,
@@ -200,6 +202,22 @@ class TenantViewSet(PlatformViewSet):
             job = services.request_import(path, tenant_id=data.get("id"), name=data.get("name"), actor=self.actor())
         return accepted(job, request, STAFF_DOWNLOAD)
 
+    @extend_schema(
+        operation_id="tenants_move",
+        request=TenantMoveSerializer,
+        responses={
+            200: TenantDetailSerializer,
+            400: error("Not a worker of the cluster, or an invalid body."),
+            409: error("Already on that node, a move of the tenant is running, or not a Citus cluster."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, tenant_id: str) -> Response:
+        """Move the tenant's schema to another Citus worker while it stays in use; answers once it has moved."""
+        data = validated(TenantMoveSerializer, request)
+        services.move_tenant(tenant_id, data["node"], actor=self.actor())
+        return Response(TenantDetailSerializer(selectors.tenant_details(self.tenant())).data)
+
     @extend_schema(operation_id="tenants_events", responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=ListPage.of("events", tenant=True))
     def events(self, request: Request, tenant_id: str) -> Response:
@@ -229,6 +247,19 @@ class JobViewSet(PlatformViewSet):
     def download(self, request: Request, job_id: str) -> FileResponse:
         job = job_selectors.get_job(job_id)
         return download(job, "application/zip" if job.artifact.endswith(".zip") else "application/gzip")
+
+
+class NodeViewSet(PlatformViewSet):
+    """The Citus cluster's workers (SPEC 9): one document, ``{"nodes": [...]}``."""
+
+    singleton = True
+
+    @extend_schema(
+        operation_id="nodes_get",
+        responses={200: NodeListSerializer, 409: error("Not a Citus cluster: a single PostgreSQL server.")},
+    )
+    def retrieve(self, request: Request) -> Response:
+        return Response(NodeListSerializer({"nodes": selectors.nodes()}).data)
 
 
 @extend_schema_view(

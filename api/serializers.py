@@ -158,6 +158,10 @@ class TenantSerializer(serializers.Serializer):
     settings = PlanSettingsSerializer(source="limits")
 
 
+class PlacementSerializer(serializers.Serializer):
+    node = serializers.CharField(help_text="The Citus worker holding the tenant's schema, host:port.")
+
+
 class TenantDetailSerializer(TenantSerializer):
     """A tenant as the platform sees it (``tenants.selectors.tenant_details``)."""
 
@@ -170,6 +174,23 @@ class TenantDeletedSerializer(serializers.Serializer):
     id = serializers.CharField()
     state = serializers.CharField(help_text='Always "deleted".')
     purge_after = UnixTimeField(help_text="From then on the tenant may be purged; until then it can be restored.")
+    placement = PlacementSerializer(
+        allow_null=True, help_text="Where the tenant's schema lives on a Citus cluster; null on a single server."
+    )
+
+
+class NodeSerializer(serializers.Serializer):
+    node = serializers.CharField(help_text="host:port")
+    tenants = serializers.IntegerField(help_text="Tenants whose schema lives on the node.")
+    bytes = serializers.IntegerField(help_text="Size of those schemas on the node: tables, indexes, TOAST.")
+
+
+class NodeListSerializer(serializers.Serializer):
+    nodes = NodeSerializer(many=True)
+
+
+class TenantMoveSerializer(StrictSerializer):
+    node = StrictCharField(max_length=300, help_text="The worker to move the tenant to, host:port (GET /admin/nodes).")
 
 
 class SuspendedSerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ platform = Router()
 platform.register("admin/auth/token", platform_views.StaffTokenViewSet, basename="platform-token")
 platform.register("admin/tenants", platform_views.TenantViewSet, basename="platform-tenant")
 platform.register("admin/jobs", platform_views.JobViewSet, basename="platform-job")
+platform.register("admin/nodes", platform_views.NodeViewSet, basename="platform-node")
 
 tenant = Router()
 tenant.register("api/me", tenant_views.ProfileViewSet, basename="api-me")

@@ -83,21 +83,32 @@ def configured_database_server() -> DatabaseServer:
     return DatabaseServer(host=settings["HOST"], port=settings["PORT"], user=settings["USER"])
 
 
-def _on_server(server: DatabaseServer, *statements: str) -> None:
+@contextlib.contextmanager
+def _maintenance_database(server: DatabaseServer):
+    """A connection (autocommit) to the server's maintenance database, with the app's code importable."""
     import psycopg
 
+    sys.path.insert(0, str(REPO))
     with psycopg.connect(**server.conninfo("postgres"), autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)
+        yield conn
 
 
 def recreate_database(server: DatabaseServer, name: str) -> None:
-    """An empty database `name`, whatever was there before (connections to it are cut)."""
-    _on_server(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    """An empty database `name`, whatever was there before (connections to it are cut).
+
+    On a Citus coordinator it is made on every node, with Citus in it (tenants.citus).
+    """
+    with _maintenance_database(server) as conn:
+        from tenants import citus
+
+        citus.recreate_database(conn, name)
 
 
 def drop_database(server: DatabaseServer, name: str) -> None:
-    _on_server(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _maintenance_database(server) as conn:
+        from tenants import citus
+
+        citus.drop_database(conn, name)
 
 
 # -- the app: its environment, its commands, its server ---------------------------------------
@@ -407,6 +418,9 @@ def half_made_tenants(conninfo: dict[str, str]) -> list[str]:
             SELECT 'schema without tenant: ' || n.nspname FROM pg_namespace n
              WHERE n.nspname NOT IN ('public', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
                AND NOT EXISTS (SELECT 1 FROM public.tenants_tenant t WHERE t.schema_name = n.nspname)
+               -- an extension's own schemas (Citus has two)
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass
+                                AND d.objid = n.oid AND d.deptype = 'e')
             """
         ).fetchall()
     return [row[0] for row in rows]

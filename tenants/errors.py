@@ -38,3 +38,28 @@ class TenantNotDeleted(Conflict):
 class GracePeriodOver(Conflict):
     def __init__(self) -> None:
         super().__init__("The grace period is over: the tenant is due to be purged")
+
+
+class NotOnCitus(Conflict):
+    def __init__(self) -> None:
+        super().__init__("Tenant placement needs a Citus cluster; this database is a single PostgreSQL server")
+
+
+class UnknownNode(Invalid):
+    def __init__(self, node: str, nodes: list[str]) -> None:
+        super().__init__(f"Unknown node: {node}; the workers are {', '.join(nodes) or 'none'}", field="node")
+
+
+class AlreadyOnNode(Conflict):
+    def __init__(self, node: str) -> None:
+        super().__init__(f"Tenant is already on {node}")
+
+
+class NotDistributed(Conflict):
+    def __init__(self) -> None:
+        super().__init__("Tenant schema is not a distributed schema of the cluster, so it cannot be moved")
+
+
+class MoveRunning(Conflict):
+    def __init__(self) -> None:
+        super().__init__("A move of this tenant is already running")

@@ -27,6 +27,9 @@ The known traps, and what closes each one:
 * *Parallel creates.* A claim takes a transaction-level advisory lock on the schema's name
   and skips names locked by others; if another transaction renamed the schema meanwhile,
   the rename fails inside a savepoint and the next candidate is tried.
+* *Placement (Citus).* On a Citus cluster every pool schema is a distributed schema,
+  placed on a worker when it is built; a claim takes one on the worker holding the fewest
+  tenants, so new tenants are spread over the workers.
 * *Identical result.* Pool schemas are made by the same migrations as any other schema
   (the first of a batch by Django's executor, the others by replaying its SQL); the tests
   compare a pooled tenant's catalogue with that of a schema migrated by django-tenants.
@@ -42,6 +45,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 from psycopg import sql
 
+from tenants import citus
 from tenants.migrator import advisory_xact_lock, migrate_schemas, migrations_fingerprint
 
 logger = logging.getLogger("saas.provisioning")
@@ -74,15 +78,29 @@ def pool_schemas() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+# Candidates for a claim, in the order they are tried. OFFSET 0 keeps the lock call out of
+# the scan: only the one row returned gets locked.
+_CANDIDATES = "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s OFFSET 0"
+# On Citus: first the pool schemas of the worker that holds the fewest tenants.
+_CANDIDATES_CITUS = (
+    "WITH placed AS ("
+    + citus.SCHEMA_GROUPS
+    + "), load AS (SELECT groupid, count(*) FILTER (WHERE nspname NOT LIKE '\\_%%') AS tenants "
+    "FROM placed GROUP BY groupid) "
+    "SELECT nspname FROM placed JOIN load USING (groupid) WHERE nspname LIKE %s "
+    "ORDER BY load.tenants, nspname OFFSET 0"
+)
+
+
 def claim_pooled_schema(schema_name: str) -> bool:
     """Rename a ready pool schema to ``schema_name``, inside the caller's transaction. False if none is free."""
     like = _like(pool_prefix())
+    candidates = _CANDIDATES_CITUS if citus.enabled(connection) else _CANDIDATES
     for _ in range(_CLAIM_ATTEMPTS):
         with connection.cursor() as cursor:
-            # OFFSET 0 keeps the lock call out of the scan: only the one row returned gets locked.
             cursor.execute(
-                "SELECT nspname FROM (SELECT nspname FROM pg_namespace WHERE nspname LIKE %s OFFSET 0) AS pool "
-                "WHERE pg_try_advisory_xact_lock(%s, hashtext(nspname)) LIMIT 1",
+                f"SELECT nspname FROM ({candidates}) AS pool WHERE pg_try_advisory_xact_lock(%s, hashtext(nspname)) "
+                "LIMIT 1",
                 [like, _LOCK_CLASS_CLAIM],
             )
             row = cursor.fetchone()

@@ -14,9 +14,9 @@ from django_tenants.utils import schema_context
 from psycopg import sql
 
 from core.models import AuditEvent
-from tenants import metering
+from tenants import citus, metering
 from tenants.cache import read_through
-from tenants.errors import TenantNotFound
+from tenants.errors import NotOnCitus, TenantNotFound
 from tenants.ids import is_well_formed_tenant_id
 from tenants.models import Domain, Tenant
 
@@ -80,10 +80,30 @@ def domain_names(tenant: Tenant) -> list[str]:
     return [domain.domain for domain in tenant.domains.order_by("-is_primary", "domain")]
 
 
+def tenant_node(tenant: Tenant) -> str | None:
+    """The Citus worker (``host:port``) holding the tenant's schema; None on a single PostgreSQL server."""
+    if not citus.enabled(connection):
+        return None
+    with connection.cursor() as cursor:
+        return citus.schema_nodes(cursor, [tenant.schema_name]).get(tenant.schema_name)
+
+
+def nodes() -> list[dict]:
+    """The Citus workers with the number of tenants each holds and their bytes; NotOnCitus on a single server."""
+    if not citus.enabled(connection):
+        raise NotOnCitus()
+    schemas = list(Tenant.objects.values_list("schema_name", flat=True))
+    with connection.cursor() as cursor:
+        usage = citus.node_usage(cursor, schemas)
+    return [{"node": node, "tenants": count, "bytes": size} for node, count, size in usage]
+
+
 def tenant_details(tenant: Tenant) -> Tenant:
-    """The tenant with what the platform operator sees besides its profile: user count and domains."""
+    """The tenant with what the platform operator sees besides its profile: users, domains, placement."""
     tenant.user_count = user_counts([tenant.id]).get(tenant.id, 0)
     tenant.domain_names = domain_names(tenant)
+    node = tenant_node(tenant)
+    tenant.placement = {"node": node} if node else None
     return tenant
 
 

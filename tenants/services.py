@@ -27,21 +27,27 @@ from core.audit import SYSTEM, Actor
 from jobs import services as job_services
 from jobs.models import Job
 from jobs.storage import archives
-from tenants import plans
+from tenants import citus, plans
 from tenants.archive import TenantArchive, inspect_archive, load_archive
 from tenants.errors import (
+    AlreadyOnNode,
     GracePeriodOver,
     InvalidTenantId,
+    MoveRunning,
+    NotDistributed,
+    NotOnCitus,
     TenantAlreadyExists,
     TenantDeleted,
     TenantNotDeleted,
+    TenantNotFound,
+    UnknownNode,
     UnknownPlan,
 )
 from tenants.ids import validate_tenant_id
 from tenants.migrator import migrate_with_executor
 from tenants.models import Domain, Plan, Tenant, TenantTombstone
 from tenants.provisioning import create_schema
-from tenants.selectors import lock_tenant, platform_events
+from tenants.selectors import get_tenant, lock_tenant, platform_events
 
 TENANT_EXPORT = "tenant.export"
 TENANT_IMPORT = "tenant.import"
@@ -398,3 +404,41 @@ def import_tenant(
         finally:
             connection.set_schema_to_public()
     return tenant, archive
+
+
+# Advisory lock class of moves, beside the schema pool's (tenants.provisioning).
+_LOCK_CLASS_MOVE = 0x5EEF
+
+
+def move_tenant(tenant_id: str, node: str, actor: Actor = SYSTEM) -> tuple[str, str]:
+    """Move a tenant's schema to another Citus worker while the tenant stays in use; (from, to).
+
+    Citus copies the schema with logical replication and pauses the tenant's writes only
+    for the final catch-up (``force_logical``). The move is a transaction of its own, which
+    also holds a lock on the tenant's name, so a second move of the same tenant is refused
+    at once rather than queued. The audit event (written in the tenant's schema, on its new
+    node) follows in a transaction of its own once the move has committed: the move's
+    transaction holds no writes of ours.
+    """
+    connection.set_schema_to_public()
+    tenant = get_tenant(tenant_id)
+    if tenant is None:
+        raise TenantNotFound()
+    if not citus.enabled(connection):
+        raise NotOnCitus()
+    with transaction.atomic(), connection.cursor() as cursor:
+        workers = citus.worker_nodes(cursor)
+        if node not in workers:
+            raise UnknownNode(node, list(workers))
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS_MOVE, tenant.schema_name])
+        if not cursor.fetchone()[0]:
+            raise MoveRunning()
+        source = citus.schema_nodes(cursor, [tenant.schema_name]).get(tenant.schema_name)
+        if source is None:
+            raise NotDistributed()
+        if source == node:
+            raise AlreadyOnNode(node)
+        citus.move_schema(cursor, tenant.schema_name, workers[node])
+    with transaction.atomic():
+        _record(tenant, "tenant.move", actor, {"node": source}, {"node": node})
+    return source, node

@@ -31,6 +31,7 @@ from django_tenants.utils import schema_context
 
 from accounts.models import TenantUser
 from accounts.services import issue_token
+from tenants import citus
 from tenants.models import Domain, RateLimitCounter, StaffToken, Tenant
 
 DEMO_PASSWORD = "demo-pass-2024"
@@ -204,6 +205,30 @@ def committed_db(django_db_setup, django_db_blocker, keys) -> Iterator[list[str]
             # Committed counts (sign-in attempts, tenants' requests) must not follow the test.
             RateLimitCounter.objects.all().delete()
             connections.close_all()
+
+
+@pytest.fixture
+def on_citus(django_db_setup, django_db_blocker) -> None:
+    """Skips the test unless the database is a Citus coordinator (REQUIRE_CITUS_TESTS=1 fails instead)."""
+    with django_db_blocker.unblock():
+        if not citus.enabled(connection):
+            reason = "needs a Citus coordinator: run `make citus-up` and set DATABASE_URL to the URL it prints"
+            if os.environ.get("REQUIRE_CITUS_TESTS"):
+                pytest.fail(reason)
+            pytest.skip(reason)
+
+
+def citus_workers() -> list[str]:
+    """The Citus workers, ``host:port``."""
+    with connection.cursor() as cursor:
+        return list(citus.worker_nodes(cursor))
+
+
+def tenant_nodes() -> dict[str, str]:
+    """The Citus worker of every registered tenant's schema."""
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        return citus.schema_nodes(cursor, Tenant.objects.values_list("schema_name", flat=True))
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,8 @@ PLATFORM = [
     "/admin/tenants/{tenant_id}",
     "/admin/tenants/{tenant_id}/suspend",
     "/admin/tenants/{tenant_id}/usage",
+    "/admin/tenants/{tenant_id}/move",
+    "/admin/nodes",
 ]
 TENANT = ["/api/me", "/api/auth/token", "/api/settings", "/api/users", "/api/users/{user_id}", "/api/export"]
 MACHINE = ["/api/keys", "/api/keys/{key_id}", "/api/auth/jwt", "/api/auth/jwt/refresh", "/api/usage"]

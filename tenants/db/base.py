@@ -35,6 +35,9 @@ is found by the first statement of the next request instead: when that statement
 read outside any transaction and fails for a lost connection, the connection is replaced
 and the statement sent once more. Nothing can have happened twice: a read, in no
 transaction. Any other failure goes up as before (503 for an outage, core.outage).
+
+On a Citus coordinator the test database is made on every node with Citus in it
+(``tenants.citus``), so the suite runs unchanged on a cluster.
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ import re
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql.base import Cursor, CursorDebugWrapper
+from django.db.backends.postgresql.creation import DatabaseCreation as PostgresCreation
 from django.db.backends.utils import CursorWrapper
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
 
 from core.outage import is_database_unavailable
+from tenants import citus
 
 DIRECT = "direct"
 TRANSACTION = "transaction"
@@ -123,7 +128,32 @@ class RetryingCursorDebugWrapper(_RetryFirstRead, CursorDebugWrapper):
     pass
 
 
+class DatabaseCreation(PostgresCreation):
+    """On a Citus coordinator, the test database is made and dropped on every node."""
+
+    def _execute_create_test_db(self, cursor, parameters, keepdb: bool = False) -> None:
+        if not citus.propagate_database_ddl(cursor):
+            super()._execute_create_test_db(cursor, parameters, keepdb)
+            return
+        name = self._get_test_db_name()
+        if not keepdb:
+            citus.drop_database(cursor.connection, name)  # left behind by an interrupted run
+        super()._execute_create_test_db(cursor, parameters, keepdb)
+        citus.prepare_database(cursor.connection, name)
+
+    def _destroy_test_db(self, test_database_name: str, verbosity: int) -> None:
+        self.connection.close_pool()
+        with self._nodb_cursor() as cursor:
+            if citus.installed(cursor):
+                # The nodes' maintenance daemons hold sessions in every Citus database: only FORCE ends them.
+                citus.drop_database(cursor.connection, test_database_name)
+                return
+        super()._destroy_test_db(test_database_name, verbosity)
+
+
 class DatabaseWrapper(TenantDatabaseWrapper):
+    creation_class = DatabaseCreation
+
     def __init__(self, *args: object, **kwargs: object) -> None:
         # Memo of the wanted path per (schema, include_public): _get_cursor_search_paths
         # validates every part with a regex, which we need not repeat per cursor.
