@@ -91,6 +91,14 @@ class ApiKey(HashedToken):
     class Meta:
         ordering = ["-created_at", "-id"]
 
+    @classmethod
+    def issue(cls, **fields: object) -> tuple[ApiKey, str]:
+        raise NotImplementedError("A key names its tenant: make one with accounts.services.create_api_key")
+
+    @classmethod
+    def lookup(cls, raw_key: str) -> ApiKey | None:
+        raise NotImplementedError("Keys are checked by accounts.keys.authenticate, by key id and digest")
+
 
 class RefreshToken(HashedToken):
     """A refresh token of a JWT pair (accounts.service_tokens): used once, then replaced by the next.

@@ -14,7 +14,6 @@ revoked or expired key: the refresh fails at once.
 from __future__ import annotations
 
 import datetime
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -59,10 +58,7 @@ def _access_token(tenant: Tenant, subject: str, role: str, **extra: object) -> s
 
 
 def _pair(tenant: Tenant, *, user: TenantUser | None, api_key_pk: int | None, family: str, access: str) -> TokenPair:
-    raw_refresh = secrets.token_urlsafe(32)
-    RefreshToken.objects.create(
-        key_digest=digest(raw_refresh),
-        prefix=raw_refresh[:8],
+    _, raw_refresh = RefreshToken.issue(
         name="jwt",
         user=user,
         api_key_id=api_key_pk,
