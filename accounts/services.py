@@ -31,10 +31,10 @@ from accounts.models import ApiKey, AuthToken, Role, TenantUser, WorkspaceSettin
 from core import audit
 from core.audit import SYSTEM, Actor
 from core.errors import ServiceError
+from core.jobs import services as job_services
+from core.jobs.models import Job
 from core.models import digest
 from core.validation import iana_time_zones
-from jobs import services as job_services
-from jobs.models import Job
 from tenants import services as tenant_services
 from tenants.credentials import key_prefix, new_api_key
 from tenants.models import Tenant

@@ -9,7 +9,7 @@ from django_tenants.utils import schema_context
 
 from accounts.exports import write_workspace_export
 from accounts.services import WORKSPACE_EXPORT
-from jobs.services import JobRun, job_task
+from core.jobs.services import JobRun, job_task
 from tenants.errors import TenantNotFound
 from tenants.models import Tenant
 

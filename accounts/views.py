@@ -28,8 +28,8 @@ from accounts.inputs import (
 from accounts.models import Role, TenantUser
 from core.audit import Actor
 from core.errors import ServiceError, first_error
+from core.jobs.selectors import jobs_of
 from core.validation import DIGITS
-from jobs.selectors import jobs_of
 from tenants.plans import has_feature
 from tenants.selectors import usage
 

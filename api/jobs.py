@@ -18,8 +18,8 @@ from rest_framework.response import Response
 
 from api.openapi import error
 from api.serializers import JobSerializer
-from jobs.models import Job
-from jobs.selectors import artifact_of
+from core.jobs.models import Job
+from core.jobs.selectors import artifact_of
 
 STAFF_DOWNLOAD = "/admin/jobs/{id}/download"
 TENANT_DOWNLOAD = "/api/exports/{id}/download"

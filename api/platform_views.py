@@ -47,7 +47,7 @@ from api.token_views import TokenExchangeViewSet
 from api.validation import validated
 from core.audit import Actor
 from core.errors import ServiceError
-from jobs import selectors as job_selectors
+from core.jobs import selectors as job_selectors
 from tenants import selectors, services
 from tenants.errors import TenantNotFound
 from tenants.models import StaffToken, Tenant

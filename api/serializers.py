@@ -94,7 +94,7 @@ class TenantEventSerializer(EventSerializer):
 
 
 class JobSerializer(serializers.Serializer):
-    """A background job (``jobs.models.Job``) as staff and tenant admins see it."""
+    """A background job (``core.jobs.models.Job``) as staff and tenant admins see it."""
 
     id = serializers.CharField()
     kind = serializers.CharField(help_text="tenant.export, tenant.import, workspace.export, ...")

@@ -52,8 +52,8 @@ from api.serializers import (
 from api.token_views import TokenExchangeViewSet
 from api.validation import validated
 from core.audit import Actor
-from jobs import selectors as job_selectors
-from jobs.models import Job
+from core.jobs import selectors as job_selectors
+from core.jobs.models import Job
 from tenants import selectors as tenant_selectors
 
 

@@ -145,8 +145,8 @@ def measure(runs: int) -> dict:
     from django_tenants.utils import schema_context
 
     from accounts.services import request_workspace_export
-    from jobs.services import run_now
-    from jobs.storage import archives
+    from core.jobs.services import run_now
+    from core.jobs.storage import archives
     from tenants import services
     from tenants.archive import read_archive
     from tenants.models import Tenant

@@ -17,8 +17,8 @@ from django.utils.safestring import SafeString
 
 from core.audit import Actor
 from core.errors import ServiceError
-from jobs.admin import job_progress
-from jobs.selectors import jobs_of
+from core.jobs.admin import job_progress
+from core.jobs.selectors import jobs_of
 from tenants import plans, selectors, services
 from tenants.models import Domain, Plan, StaffToken, Tenant, TenantTombstone
 

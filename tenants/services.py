@@ -24,9 +24,9 @@ from psycopg import sql
 
 from core import audit
 from core.audit import SYSTEM, Actor
-from jobs import services as job_services
-from jobs.models import Job
-from jobs.storage import archives
+from core.jobs import services as job_services
+from core.jobs.models import Job
+from core.jobs.storage import archives
 from tenants import citus, plans
 from tenants.archive import TenantArchive, inspect_archive, load_archive
 from tenants.errors import (

@@ -8,9 +8,9 @@ from django.utils import timezone
 from procrastinate.contrib.django import app
 
 from core.audit import Actor
-from jobs.models import Job
-from jobs.services import JobRun, job_task
-from jobs.storage import archives
+from core.jobs.models import Job
+from core.jobs.services import JobRun, job_task
+from core.jobs.storage import archives
 from tenants import services
 from tenants.archive import TenantArchive, write_archive
 from tenants.errors import TenantNotFound

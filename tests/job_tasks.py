@@ -10,8 +10,8 @@ import time
 from django.db import OperationalError
 
 from core.errors import Invalid
-from jobs.models import Job
-from jobs.services import JobRun, job_task
+from core.jobs.models import Job
+from core.jobs.services import JobRun, job_task
 
 STEPS = "test.steps"
 

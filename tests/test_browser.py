@@ -27,8 +27,8 @@ from django_tenants.utils import schema_context
 
 from accounts import services
 from accounts.models import ApiKey, TenantUser, WorkspaceSettings
+from core.jobs.models import Job
 from core.models import AuditEvent
-from jobs.models import Job
 from tenants.models import Tenant
 from tests.conftest import DEMO_PASSWORD, Worker
 

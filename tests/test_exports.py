@@ -11,8 +11,8 @@ import pytest
 from django_tenants.utils import schema_context
 
 from accounts.models import AuthToken, TenantUser
-from jobs.models import Job
-from jobs.services import run_now
+from core.jobs.models import Job
+from core.jobs.services import run_now
 from tenants.archive import read_archive
 from tests.conftest import JsonClient
 

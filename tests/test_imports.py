@@ -14,10 +14,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django_tenants.utils import schema_context
 
 from accounts import services as account_services
+from core.jobs.models import Job
+from core.jobs.services import run_now
+from core.jobs.storage import archives
 from core.models import AuditEvent
-from jobs.models import Job
-from jobs.services import run_now
-from jobs.storage import archives
 from tenants import services
 from tenants.archive import schema_tables
 from tenants.migrator import expected_migrations

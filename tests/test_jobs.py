@@ -11,8 +11,8 @@ import pytest
 from django.db import connection, transaction
 
 import tenants.services
-from jobs import services
-from jobs.models import Job
+from core.jobs import services
+from core.jobs.models import Job
 from tests import job_tasks
 from tests.conftest import JsonClient, wait_for
 

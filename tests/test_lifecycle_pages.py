@@ -11,8 +11,8 @@ import zipfile
 import pytest
 from django.db import connection
 
-from jobs.models import Job
-from jobs.services import run_now
+from core.jobs.models import Job
+from core.jobs.services import run_now
 from tenants.models import Tenant
 from tests.conftest import JsonClient
 from tests.test_pages import FORM, page, signed_in

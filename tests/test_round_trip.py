@@ -23,9 +23,9 @@ from django_tenants.utils import schema_context
 
 from accounts.models import AuthToken, TenantUser
 from accounts.services import issue_token
+from core.jobs.models import Job
+from core.jobs.services import run_now
 from core.models import AuditEvent
-from jobs.models import Job
-from jobs.services import run_now
 from tenants import services
 from tenants.archive import schema_tables
 from tests.conftest import JsonClient, database_url, gunicorn_server

@@ -9,7 +9,7 @@ SHARED_APPS = [
     "tenants",
     # The job queue's tables and the jobs staff see live in the public schema only.
     "procrastinate.contrib.django",
-    "jobs",
+    "core.jobs",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     # Before django_tenants, so the stock admin templates win over its tenant-aware ones:

@@ -2,5 +2,6 @@ from django.apps import AppConfig
 
 
 class JobsConfig(AppConfig):
-    name = "jobs"
+    name = "core.jobs"
+    label = "jobs"
     verbose_name = "Background jobs"

@@ -9,8 +9,8 @@ from django.urls import path, reverse
 from django.utils.safestring import SafeString
 
 from core.errors import ServiceError
-from jobs.models import Job
-from jobs.selectors import artifact_of
+from core.jobs.models import Job
+from core.jobs.selectors import artifact_of
 
 
 def job_progress(job: Job) -> SafeString:

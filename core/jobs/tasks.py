@@ -14,7 +14,7 @@ from procrastinate import JobContext
 from procrastinate.contrib.django import app
 from procrastinate.jobs import Status
 
-from jobs import services
+from core.jobs import services
 
 # Twice per stall period (six-field cron: the last field is seconds).
 _EVERY = max(1, min(30, settings.JOB_STALLED_SECONDS // 2))

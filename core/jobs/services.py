@@ -5,7 +5,7 @@ a job exists exactly when the change that asked for it commits. ``job_task(kind)
 handler a procrastinate task; the worker runs it through ``execute``, which moves the Job
 from ``queued`` to ``running`` to ``done`` or ``failed``, keeps its attempts, its result or its
 error, and lets procrastinate retry what may pass (a lost database connection, a killed
-worker: see ``jobs.tasks.recover_stalled``). A handler reports progress through its
+worker: see ``core.jobs.tasks.recover_stalled``). A handler reports progress through its
 ``JobRun`` and may record its own end inside its own transaction (``JobRun.complete``), so that
 a retry after a crash between the work's commit and the Job's never does the work twice.
 """
@@ -26,8 +26,8 @@ from procrastinate import RetryStrategy
 from procrastinate.contrib.django import app
 
 from core.errors import ServiceError
-from jobs.models import Job
-from jobs.storage import archives
+from core.jobs.models import Job
+from core.jobs.storage import archives
 
 logger = logging.getLogger("saas.jobs")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.core.files import File
 from django.db.models import QuerySet
 
+from core.jobs.errors import JobNotFinished, JobNotFound, NoArtifact
+from core.jobs.models import Job
+from core.jobs.storage import archives
 from core.validation import parse_id
-from jobs.errors import JobNotFinished, JobNotFound, NoArtifact
-from jobs.models import Job
-from jobs.storage import archives
 
 
 def get_job(raw_id: str, *, tenant_id: str | None = None, kinds: tuple[str, ...] | None = None) -> Job:
