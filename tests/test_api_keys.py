@@ -244,7 +244,7 @@ READ, WRITE, BOTH = ("read",), ("write",), ("read", "write")
 ALL_SCOPES = (READ, WRITE, BOTH)
 
 
-def routes(victim_id: str, key_pk: str) -> list[tuple[str, str, dict | None, dict]]:
+def routes(victim_id: str, key_pk: str, job_id: str) -> list[tuple[str, str, dict | None, dict]]:
     """Every tenant operation: method, path, body, and the status expected for each scope."""
     read_ok = {READ: 200, WRITE: 200, BOTH: 200}
     write_only = {READ: 403, WRITE: 200, BOTH: 200}
@@ -262,6 +262,11 @@ def routes(victim_id: str, key_pk: str) -> list[tuple[str, str, dict | None, dic
         ("GET", "/api/analytics", None, read_ok),
         ("GET", "/api/events", None, read_ok),
         ("GET", "/api/usage", None, read_ok),
+        ("GET", "/api/exports", None, read_ok),
+        ("POST", "/api/exports", None, {READ: 403, WRITE: 202, BOTH: 202}),
+        ("GET", f"/api/exports/{job_id}", None, read_ok),
+        # Let through by every scope, and answered about the job itself: no worker ran it yet.
+        ("GET", f"/api/exports/{job_id}/download", None, {READ: 409, WRITE: 409, BOTH: 409}),
         ("GET", "/api/keys", None, never),
         ("POST", "/api/keys", {"name": "child", "scopes": ["write"]}, never),
         ("DELETE", f"/api/keys/{key_pk}", None, never),
@@ -275,10 +280,12 @@ def routes(victim_id: str, key_pk: str) -> list[tuple[str, str, dict | None, dic
 def test_every_scope_against_every_route(scopes):
     raw_key = new_key("acme", scopes=scopes)
     with schema_context("acme"):
-        victim = services.create_user(Tenant.objects.get(pk="acme"), name="Victim", username="victim")
+        acme = Tenant.objects.get(pk="acme")
+        victim = services.create_user(acme, name="Victim", username="victim")
         key_pk = str(ApiKey.objects.get().pk)
+        job = services.request_workspace_export(acme)
     client = bearer(raw_key)
-    for method, path, body, expected in routes(str(victim.pk), key_pk):
+    for method, path, body, expected in routes(str(victim.pk), key_pk, str(job.pk)):
         response = getattr(client, method.lower())(path, body) if body else getattr(client, method.lower())(path)
         assert response.status_code == expected[scopes], (method, path, response.content)
     with schema_context("acme"):
@@ -289,12 +296,12 @@ def test_every_scope_against_every_route(scopes):
 def test_the_route_table_covers_every_tenant_operation(anon):
     schema = anon.get("/api/schema/?format=json").json()
     documented = {
-        (method.upper(), path.replace("{user_id}", "1").replace("{key_id}", "2"))
+        (method.upper(), path.replace("{user_id}", "1").replace("{key_id}", "2").replace("{job_id}", "3"))
         for path, item in schema["paths"].items()
         if path.startswith("/api/")
         for method in item
     }
-    tested = {(method, path) for method, path, _, _ in routes("1", "2")}
+    tested = {(method, path) for method, path, _, _ in routes("1", "2", "3")}
     # The JWT sign-in routes take a key as a credential, not as a caller: see tests/test_jwt.py.
     assert documented - tested == {("POST", "/api/auth/jwt"), ("POST", "/api/auth/jwt/refresh")}
 
