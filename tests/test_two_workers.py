@@ -3,11 +3,13 @@
 Starts gunicorn with two worker processes against the test database, warms both
 workers' registry caches, changes the tenant, and after one second expects every
 answer, from both workers, to reflect the change. The worker that served a request
-is read from gunicorn's access log (its pid).
+is read from gunicorn's access log (its pid). The sign-in throttle's count is shared
+by both workers too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -126,3 +128,30 @@ def test_changes_reach_both_workers_within_a_second(committed_db, server):
     time.sleep(PROPAGATION_SECONDS)
     answers = answers_from_both_workers(port, token, log)
     assert {(body["plan"], body["settings"]["max_users"]) for _, body in answers} == {("enterprise", 100)}
+
+
+def test_the_sign_in_throttle_counts_across_both_workers(committed_db, server):
+    """The eleventh sign-in attempt is refused whichever worker gets it (issue 14: counts are not per process)."""
+    port, log = server
+    # The server counts in real one-minute windows: start well inside one.
+    if time.time() % 60 > 40:
+        time.sleep(61 - time.time() % 60)
+
+    def attempt_over_http(_: int) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/admin/auth/token",
+            data=json.dumps({"username": "admin", "password": "wrong-guess"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(attempt_over_http, range(16)))
+    assert sorted(statuses) == [401] * 10 + [429] * 6
+    pids = {line.split()[0] for line in log.read_text().splitlines() if "/admin/auth/token" in line}
+    assert len(pids) == 2, "the attempts did not reach both workers"
