@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -70,6 +71,15 @@ def keys(django_db_setup, django_db_blocker) -> DemoKeys:
                 for username in usernames:
                     found[username] = issue_token(TenantUser.objects.get(username=username), "tests")
     return DemoKeys(admin=admin_key, **found)
+
+
+def redis_available() -> bool:
+    """A Redis on 127.0.0.1:6379, for the tests of the REDIS_URL path (optional: skipped without one)."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
 
 
 class JsonClient(Client):

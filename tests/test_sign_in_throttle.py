@@ -9,7 +9,6 @@ by all worker processes: in the database, or in Redis when REDIS_URL is set.
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 from django.core.cache import cache
@@ -17,7 +16,7 @@ from django.test import override_settings
 
 from tenants import ratelimit
 from tenants.models import RateLimitCounter
-from tests.conftest import DEMO_PASSWORD, JsonClient
+from tests.conftest import DEMO_PASSWORD, JsonClient, redis_available
 
 pytestmark = pytest.mark.django_db
 
@@ -154,15 +153,7 @@ def test_refused_attempts_spend_no_password_hash(monkeypatch):
     assert calls == []
 
 
-def _redis_available() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _redis_available(), reason="no Redis on 127.0.0.1:6379 (the REDIS_URL path is optional)")
+@pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379 (the REDIS_URL path is optional)")
 def test_with_redis_url_the_counts_live_in_redis():
     import redis
 
