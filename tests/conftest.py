@@ -87,6 +87,15 @@ def keys(django_db_setup, django_db_blocker) -> DemoKeys:
     return DemoKeys(admin=admin_key, **found)
 
 
+def redis_available() -> bool:
+    """A Redis on 127.0.0.1:6379, for the tests of the REDIS_URL path (optional: skipped without one)."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
 class JsonClient(Client):
     """Django's test client with JSON bodies by default and a chosen Host."""
 

@@ -1,6 +1,5 @@
 """Plan limits under concurrency, and per-tenant rate limits (real commits, several connections)."""
 
-import socket
 import threading
 
 import pytest
@@ -12,7 +11,7 @@ from accounts.models import TenantUser
 from accounts.services import provision_tenant_with_admin
 from tenants import ratelimit, services
 from tenants.models import RateLimitCounter
-from tests.conftest import JsonClient
+from tests.conftest import JsonClient, redis_available
 
 ADMIN = {"username": "boss", "name": "Boss", "password": "boss-password-1"}
 
@@ -136,15 +135,7 @@ def test_the_plan_sets_the_rate_limit(committed_db):
     )
 
 
-def _redis_available() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _redis_available(), reason="no Redis on 127.0.0.1:6379 (the REDIS_URL path is optional)")
+@pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379 (the REDIS_URL path is optional)")
 def test_rate_limit_in_redis(committed_db, monkeypatch):
     import redis
 

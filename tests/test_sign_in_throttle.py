@@ -8,20 +8,15 @@ by all worker processes: in the database, or in Redis when REDIS_URL is set.
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+import os
 
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 
-from tests import test_two_workers
-from tests.conftest import DEMO_PASSWORD, JsonClient
-
-# The fixture "server": gunicorn with two worker processes on the test database.
-two_worker_server = test_two_workers.server
+from tenants import ratelimit
+from tenants.models import RateLimitCounter
+from tests.conftest import DEMO_PASSWORD, JsonClient, redis_available
 
 pytestmark = pytest.mark.django_db
 
@@ -158,28 +153,22 @@ def test_refused_attempts_spend_no_password_hash(monkeypatch):
     assert calls == []
 
 
-def test_two_worker_processes_share_the_count(committed_db, server):
-    """A real server with two worker processes: the eleventh attempt is refused whichever worker gets it."""
-    port, log = server
-    # The server counts in real one-minute windows: start well inside one.
-    if time.time() % 60 > 40:
-        time.sleep(61 - time.time() % 60)
+@pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379 (the REDIS_URL path is optional)")
+def test_with_redis_url_the_counts_live_in_redis():
+    import redis
 
-    def attempt_over_http(_: int) -> int:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/admin/auth/token",
-            data=json.dumps({"username": "admin", "password": "wrong-guess"}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status
-        except urllib.error.HTTPError as exc:
-            return exc.code
-
-    with ThreadPoolExecutor(4) as pool:
-        statuses = list(pool.map(attempt_over_http, range(16)))
-    assert sorted(statuses) == [401] * LIMIT + [429] * 6
-    pids = {line.split()[0] for line in log.read_text().splitlines() if "/admin/auth/token" in line}
-    assert len(pids) == 2, "the attempts did not reach both workers"
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    store = redis.Redis.from_url(url)
+    ratelimit._redis.cache_clear()
+    try:
+        with override_settings(REDIS_URL=url):
+            for _ in range(LIMIT):
+                attempt("staff token", "admin", "wrong-guess", address="192.0.2.77")
+            assert_throttled("staff token", attempt("staff token", "admin", DEMO_PASSWORD, address="192.0.2.77"))
+            counts = [int(store.get(key)) for key in store.keys("ratelimit:signin:*")]
+            assert sorted(counts) == [LIMIT + 1, LIMIT + 1]  # the account's and the address's
+            assert not RateLimitCounter.objects.filter(key__startswith="signin:").exists()
+    finally:
+        for key in store.keys("ratelimit:signin:*"):
+            store.delete(key)
+        ratelimit._redis.cache_clear()
