@@ -2,10 +2,14 @@
 
 Each worker process keeps the keys it has checked in memory, by schema and key id,
 and drops a schema's keys when the ``api_keys`` notification of that schema arrives
-(the trigger of migration 0005, on the registry cache's listener: ``tenants.cache``):
-a revoked key is refused by every worker within milliseconds of the commit. Like the
-registry cache, this one answers only while the listener is connected, and never
-keeps what it read inside a transaction.
+(sent by ``announce_change`` in the transaction that revokes a key, received on the
+registry cache's listener: ``tenants.cache``): a revoked key is refused by every worker
+within milliseconds of the commit. Like the registry cache, this one answers only while
+the listener is connected, and never keeps what it read inside a transaction.
+
+The notification is sent by the service, not by a trigger on the keys table: the table
+lives in each tenant's schema, which a Citus cluster places on a worker node, where a
+trigger would be refused (and its NOTIFY would not reach the coordinator's listeners).
 
 A key is found by its public key id and compared with its stored digest in constant
 time. ``last_used_at`` is written at most once a minute per key and process.
@@ -132,6 +136,12 @@ def follow_revocations() -> None:
     post_delete.connect(changed, sender=ApiKey, weak=False, dispatch_uid="api-key-cache-delete")
 
 
+def announce_change() -> None:
+    """Tell every worker, at commit, to forget the current schema's keys (call inside the change's transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, connection.schema_name])
+
+
 def _principal(row: ApiKey) -> ApiKeyPrincipal:
     return ApiKeyPrincipal(
         pk=row.pk,
@@ -183,5 +193,5 @@ def authenticate(credential: Credential) -> ApiKeyPrincipal | None:
 def note_use(principal: ApiKeyPrincipal) -> None:
     """Record that the key was used, with a write at most once a minute per key and process."""
     if key_cache.due_for_write(connection.schema_name, principal.pk, time.monotonic()):
-        # A plain UPDATE of last_used_at: the trigger ignores it, so no cache is dropped.
+        # Only last_used_at, which no cache holds: nothing to announce.
         ApiKey.objects.filter(pk=principal.pk).update(last_used_at=timezone.now())
