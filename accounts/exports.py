@@ -85,7 +85,9 @@ def _workspace(tenant: Tenant) -> dict:
 
 def _write_list(archive: zipfile.ZipFile, name: str, items: Iterable[dict], on_item: Callable[[], None]) -> None:
     """A JSON array, one indented item after the other, without holding the list in memory."""
-    with archive.open(name, "w") as out:
+    entry = zipfile.ZipInfo(name, date_time=timezone.now().timetuple()[:6])
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    with archive.open(entry, "w") as out:
         out.write(b"[")
         for index, item in enumerate(items):
             out.write((",\n" if index else "\n").encode())

@@ -8,6 +8,7 @@ same audit event in the tenant's schema.
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -331,6 +332,23 @@ def request_import(
         raise
 
 
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})+\Z")
+
+
+def _carried_domains(domains: list[dict]) -> list[str]:
+    """The archive's other host names that a tenant imported under its own id keeps: well-formed, free,
+    and not one of the platform's own hosts."""
+    kept = []
+    for domain in domains:
+        host = domain["domain"]
+        if domain["is_primary"] or not _HOST_NAME.match(host) or host in settings.PUBLIC_HOSTS:
+            continue
+        if not Domain.objects.filter(domain=host).exists():
+            kept.append(host)
+    return kept
+
+
 def _plan_from(document: dict) -> Plan:
     """The plan of that id here; one made from the archive's definition if this server lacks it."""
     plan = Plan.objects.filter(pk=document["id"]).first()
@@ -351,10 +369,11 @@ def import_tenant(
     """Create the tenant ``tenant_id`` from an archive, in one transaction: all of it or nothing.
 
     Its registry row (name, plan and its overrides, state, creation time) comes from the archive;
-    its primary domain is ``<tenant_id>.<TENANT_BASE_DOMAIN>``, and the archive's other domains
-    are kept where no tenant here has them. Its schema is migrated to the archive's state, filled,
-    and migrated to this code's state. The import is audited in the new tenant's trail, and
-    ``on_imported(tenant, archive)`` runs last, in the same transaction (the job records its end).
+    its primary domain is ``<tenant_id>.<TENANT_BASE_DOMAIN>``; imported under its own id, it
+    keeps the archive's other domains that are well-formed host names, not the platform's, and
+    free. Its schema is migrated to the archive's state, filled, and migrated to this code's state.
+    The import is audited in the new tenant's trail, and ``on_imported(tenant, archive)`` runs
+    last, in the same transaction (the job records its end).
     """
     _checked_id(tenant_id)
     connection.set_schema_to_public()
@@ -377,10 +396,9 @@ def import_tenant(
                 Domain.objects.create(domain=primary_domain_for(tenant_id), tenant=tenant, is_primary=True)
         except IntegrityError as exc:
             raise TenantAlreadyExists() from exc
-        for domain in archive.registry["domains"]:
-            taken = Domain.objects.filter(domain=domain["domain"]).exists()
-            if not domain["is_primary"] and not taken:
-                Domain.objects.create(domain=domain["domain"], tenant=tenant, is_primary=False)
+        if tenant_id == archive.tenant_id:
+            for host in _carried_domains(archive.registry["domains"]):
+                Domain.objects.create(domain=host, tenant=tenant, is_primary=False)
         _create_schema_named(tenant.schema_name)
         created.append(tenant)
 

@@ -23,7 +23,7 @@ from tenants.archive import schema_tables
 from tenants.migrator import expected_migrations
 from tenants.models import Domain, Tenant
 from tests.archives import export_bytes, gzip_of, members, pack, rebuild
-from tests.conftest import JsonClient, schema_exists
+from tests.conftest import JsonClient, drop_tenant, schema_exists
 
 pytestmark = pytest.mark.django_db
 
@@ -281,3 +281,18 @@ def test_bad_requests(staff):
     missing = staff.post("/admin/tenants/import", {"id": "x"}, content_type="multipart/form-data")
     assert missing.status_code == 400 and missing.json()["error"] == "Invalid archive: No file was submitted."
     assert JsonClient().post("/admin/tenants/import", {}, content_type="multipart/form-data").status_code == 401
+
+
+def test_other_domains_are_kept_only_under_the_same_id_and_only_if_sound(staff):
+    tenant = services.provision_tenant(tenant_id="carrier", name="Carrier")
+    for host in ("carrier.example.com", "127.0.0.1", "bad host!"):
+        Domain.objects.create(domain=host, tenant=tenant, is_primary=False)
+    data = export_bytes("carrier")
+    copy = imported(staff, data, id="carrier-copy")
+    assert copy.status == "done", copy.error
+    assert staff.get("/admin/tenants/carrier-copy").json()["domains"] == ["carrier-copy.localhost"]
+
+    drop_tenant("carrier")  # as if it had been purged, or the archive came from another server
+    again = imported(staff, data)
+    assert again.status == "done", again.error
+    assert staff.get("/admin/tenants/carrier").json()["domains"] == ["carrier.localhost", "carrier.example.com"]
