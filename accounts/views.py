@@ -6,6 +6,9 @@ so a form refuses exactly what the API refuses, with the same message.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.forms.utils import ErrorDict
@@ -89,13 +92,23 @@ def _to_sign_in() -> HttpResponse:
     return redirect(f"{reverse('tenant-login')}?next={reverse('dashboard')}")
 
 
-def _admin_or_refusal(request: HttpRequest) -> tuple[TenantUser | None, HttpResponse | None]:
-    user = tenant_user(request.user)
-    if user is None:
-        return None, _to_sign_in()
-    if not is_tenant_admin(user):
-        return user, _refuse(request, user, "Tenant admin role required", 403)
-    return user, None
+AdminAction = Callable[..., HttpResponse]
+
+
+def admin_action(view: AdminAction) -> AdminAction:
+    """A form post only tenant admins may make; the view gets the signed-in admin after the request."""
+
+    @require_POST
+    @functools.wraps(view)
+    def checked(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        user = tenant_user(request.user)
+        if user is None:
+            return _to_sign_in()
+        if not is_tenant_admin(user):
+            return _refuse(request, user, "Tenant admin role required", 403)
+        return view(request, user, *args, **kwargs)
+
+    return checked
 
 
 @require_GET
@@ -106,11 +119,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return _render_dashboard(request, user)
 
 
-@require_POST
-def add_user(request: HttpRequest) -> HttpResponse:
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
+@admin_action
+def add_user(request: HttpRequest, me: TenantUser) -> HttpResponse:
     data = _form_data(request, ("name", "username", "email", "role", "password"))
     serializer = UserCreateSerializer(data=data)
     if not serializer.is_valid():
@@ -124,11 +134,8 @@ def add_user(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard")
 
 
-@require_POST
-def change_role(request: HttpRequest, user_id: str) -> HttpResponse:
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
+@admin_action
+def change_role(request: HttpRequest, me: TenantUser, user_id: str) -> HttpResponse:
     serializer = UserUpdateSerializer(data=_form_data(request, ("role",)))
     if not serializer.is_valid():
         _, message = first_error(serializer.errors)
@@ -142,11 +149,8 @@ def change_role(request: HttpRequest, user_id: str) -> HttpResponse:
     return redirect("dashboard")
 
 
-@require_POST
-def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
+@admin_action
+def remove_user(request: HttpRequest, me: TenantUser, user_id: str) -> HttpResponse:
     try:
         target = selectors.user_by_raw_id(user_id)
         services.delete_user(target.pk, actor=Actor.of(me))
@@ -159,12 +163,9 @@ def remove_user(request: HttpRequest, user_id: str) -> HttpResponse:
     return redirect("dashboard")
 
 
-@require_POST
-def update_settings(request: HttpRequest) -> HttpResponse:
+@admin_action
+def update_settings(request: HttpRequest, me: TenantUser) -> HttpResponse:
     """The workspace's own settings (display name, theme colour, time zone); the plan's are not editable here."""
-    me, refusal = _admin_or_refusal(request)
-    if refusal is not None:
-        return refusal
     # All three fields are always on the form; a blank display name means "use the tenant's name".
     data = {name: request.POST[name] for name in EDITABLE_SETTINGS if name in request.POST}
     serializer = SettingsUpdateSerializer(data=data)

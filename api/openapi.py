@@ -26,43 +26,45 @@ def error(description: str) -> OpenApiResponse:
 # --- Security schemes ----------------------------------------------------------------------
 
 
-class _TokenScheme(OpenApiAuthenticationExtension):
-    def get_security_definition(self, auto_schema: AutoSchema) -> dict:
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": f'"Token <key>", the key from {self.token_route}.',
-        }
+def _scheme(target_class: str, name: str, cookie: bool, description: str) -> type[OpenApiAuthenticationExtension]:
+    """A security scheme of the schema, for one of the project's authentication classes."""
+    where = (
+        {"in": "cookie", "name": settings.SESSION_COOKIE_NAME} if cookie else {"in": "header", "name": "Authorization"}
+    )
+    definition = {"type": "apiKey", **where, "description": description}
+    return type(
+        f"{name}Scheme",
+        (OpenApiAuthenticationExtension,),
+        {"target_class": target_class, "name": name, "get_security_definition": lambda self, auto_schema: definition},
+    )
 
 
-class StaffTokenScheme(_TokenScheme):
-    target_class = "accounts.authentication.StaffTokenAuthentication"
-    name = "staffToken"
-    token_route = "POST /admin/auth/token"
-
-
-class TenantTokenScheme(_TokenScheme):
-    target_class = "accounts.authentication.TenantTokenAuthentication"
-    name = "tenantToken"
-    token_route = "POST /api/auth/token (valid only in the tenant that issued it)"
-
-
-class _SessionScheme(OpenApiAuthenticationExtension):
-    def get_security_definition(self, auto_schema: AutoSchema) -> dict:
-        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME, "description": self.about}
-
-
-class StaffSessionScheme(_SessionScheme):
-    target_class = "accounts.authentication.StaffSessionAuthentication"
-    name = "staffSession"
-    about = "Session of the Django admin (/django-admin/login/); writes also need the CSRF token."
-
-
-class TenantSessionScheme(_SessionScheme):
-    target_class = "accounts.authentication.TenantSessionAuthentication"
-    name = "tenantSession"
-    about = "Session from the tenant host's sign-in page; writes also need the CSRF token."
+SECURITY_SCHEMES = [
+    _scheme(
+        "accounts.authentication.StaffTokenAuthentication",
+        "staffToken",
+        cookie=False,
+        description='"Token <key>", the key from POST /admin/auth/token.',
+    ),
+    _scheme(
+        "accounts.authentication.TenantTokenAuthentication",
+        "tenantToken",
+        cookie=False,
+        description='"Token <key>", the key from POST /api/auth/token (valid only in the tenant that issued it).',
+    ),
+    _scheme(
+        "accounts.authentication.StaffSessionAuthentication",
+        "staffSession",
+        cookie=True,
+        description="Session of the Django admin (/django-admin/login/); writes also need the CSRF token.",
+    ),
+    _scheme(
+        "accounts.authentication.TenantSessionAuthentication",
+        "tenantSession",
+        cookie=True,
+        description="Session from the tenant host's sign-in page; writes also need the CSRF token.",
+    ),
+]
 
 
 # --- Operations ----------------------------------------------------------------------------

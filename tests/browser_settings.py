@@ -1,4 +1,4 @@
-"""Settings of the server that the browser tests start: the project's, with the test suite's hasher.
+"""Settings of the server that the browser tests start: the test suite's, with its hasher.
 
 The test session seeds the demo users with the fast hasher (see conftest.py); the
 server has to know it to check their passwords.

@@ -9,8 +9,10 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
+from django.db.migrations.loader import MigrationLoader
 
 from tenants import services
 from tenants.migrator import migrate_schemas, migrations_fingerprint
@@ -126,15 +128,19 @@ def test_parallel_creates_take_distinct_pool_schemas(committed_db):
 
 
 def unapply_accounts(schema: str) -> None:
-    """Put a schema back to before the accounts app: its tables gone, its migrations unrecorded."""
+    """Put a schema back to before the accounts app: its tables gone, its migrations unrecorded.
+
+    The same for every app whose migrations build on accounts' (core's audit trail, the example app).
+    """
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    labels = sorted({app for app, _ in graph.backwards_plan(("accounts", "0001_initial"))})
+    names = [model._meta.db_table for label in labels for model in django_apps.get_app_config(label).get_models()]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE 'accounts\\_%%'", [schema]
-        )
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename = ANY(%s)", [schema, names])
         tables = ", ".join(f'"{schema}"."{row[0]}"' for row in cursor.fetchall())
     assert tables
     execute(f"DROP TABLE {tables} CASCADE")
-    execute(f"DELETE FROM \"{schema}\".django_migrations WHERE app = 'accounts'")
+    execute(f'DELETE FROM "{schema}".django_migrations WHERE app = ANY(%s)', [labels])
 
 
 def test_migrate_tenants_applies_one_plan_to_many_schemas_identically(committed_db, reference_schema):

@@ -49,7 +49,7 @@ def free_port() -> int:
 def server(tmp_path: Path):
     port = free_port()
     log = tmp_path / "access.log"
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "tests.settings"}
     command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2"]
     command += ["--bind", f"127.0.0.1:{port}", "--access-logfile", str(log), "--access-logformat", "%(p)s %(s)s %(U)s"]
     process = subprocess.Popen(
