@@ -26,7 +26,12 @@ HOST = "127.0.0.1"
 NODES = ("coordinator", "worker1", "worker2")
 
 # Appended to each node's postgresql.conf. A local cluster for development and CI:
-# durability against a machine crash is traded for speed (fsync off).
+# durability against a machine crash is traded for speed (fsync off). synchronous_commit
+# stays on: a non-blocking move (force_logical) waits for the new node to replay the old
+# one's WAL up to its *written* position, and with synchronous_commit off a commit is
+# acknowledged before its WAL is written, so a write acknowledged in the move's last
+# moments can stay behind on the old node (the move test in tests/test_placement.py
+# lost such writes that way).
 SETTINGS = """
 listen_addresses = '{host}'
 port = {port}
@@ -35,7 +40,6 @@ shared_preload_libraries = 'citus'
 wal_level = logical
 max_connections = 200
 fsync = off
-synchronous_commit = off
 full_page_writes = off
 """
 

@@ -147,6 +147,7 @@ class Migration(migrations.Migration):
     dependencies = [("accounts", "{after}")]
     operations = [
         migrations.AddField("tenantuser", "nickname", models.CharField(max_length=40, default="", blank=True)),
+        migrations.AddField("tenantuser", "rank", models.PositiveSmallIntegerField(default=0)),
     ]
 """
 
@@ -157,7 +158,7 @@ def added_field(tmp_path, monkeypatch, settings):
     package = tmp_path / "accounts_migrations_plus"
     shutil.copytree(Path(accounts.migrations.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     _, latest = MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes("accounts")[0]
-    (package / "0099_tenantuser_nickname.py").write_text(MIGRATION.format(after=latest))
+    (package / "0099_tenantuser_nickname_rank.py").write_text(MIGRATION.format(after=latest))
     monkeypatch.syspath_prepend(str(tmp_path))
     settings.MIGRATION_MODULES = {"accounts": "accounts_migrations_plus"}
     _disk_migrations.cache_clear()
@@ -185,7 +186,7 @@ def shard_columns(schema: str, table: str) -> dict[str, set[str]]:
     return {f"{host}:{port}": {row[0] for row in rows}}
 
 
-def test_an_added_field_reaches_the_shards_on_both_workers(on_citus, committed_db, request):
+def test_added_fields_reach_the_shards_on_both_workers(on_citus, committed_db, request):
     refill_pool(2)
     ids = ["addfield-a", "addfield-b"]
     committed_db.extend(ids)
@@ -193,15 +194,23 @@ def test_an_added_field_reaches_the_shards_on_both_workers(on_citus, committed_d
         services.provision_tenant(tenant_id=tenant_id, name=tenant_id)
     assert {tenant_nodes()[tenant_id] for tenant_id in ids} == set(citus_workers())
 
-    def columns_on_citus_workers() -> dict[str, set[str]]:
+    def columns_on_workers() -> dict[str, set[str]]:
         found = {}
         for tenant_id in ids:
             found.update(shard_columns(tenant_id, "accounts_tenantuser"))
         assert set(found) == set(citus_workers())
         return found
 
-    assert all("username" in cols and "nickname" not in cols for cols in columns_on_citus_workers().values())
+    assert all("username" in cols and "nickname" not in cols for cols in columns_on_workers().values())
     request.getfixturevalue("added_field")
     report = migrate_schemas(ids)  # the first by Django's executor, the second by replaying its SQL
     assert sorted(report.migrated) == ids and report.failed == {}
-    assert all("nickname" in cols for cols in columns_on_citus_workers().values())
+    assert all({"nickname", "rank"} <= cols for cols in columns_on_workers().values())
+    # A positive integer's CHECK, which Citus accepts in ADD COLUMN only when named, has the
+    # name PostgreSQL gives it on a single server.
+    for tenant_id in ids:
+        checks = query(
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c'",
+            [f'"{tenant_id}".accounts_tenantuser'],
+        )
+        assert ("accounts_tenantuser_rank_check",) in checks

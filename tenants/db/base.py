@@ -37,7 +37,8 @@ and the statement sent once more. Nothing can have happened twice: a read, in no
 transaction. Any other failure goes up as before (503 for an outage, core.outage).
 
 On a Citus coordinator the test database is made on every node with Citus in it
-(``tenants.citus``), so the suite runs unchanged on a cluster.
+(``tenants.citus``), and a CHECK constraint added with a column is named (see
+``DatabaseSchemaEditor``), so migrations and the suite run unchanged on a cluster.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import re
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql.base import Cursor, CursorDebugWrapper
 from django.db.backends.postgresql.creation import DatabaseCreation as PostgresCreation
+from django.db.backends.postgresql.schema import DatabaseSchemaEditor as PostgresSchemaEditor
 from django.db.backends.utils import CursorWrapper
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
 
@@ -151,8 +153,42 @@ class DatabaseCreation(PostgresCreation):
         super()._destroy_test_db(test_database_name, verbosity)
 
 
+def inline_constraint_name(table: str, column: str, label: str) -> str:
+    """The name PostgreSQL gives a column's unnamed constraint: table_column_label, cut to 63 bytes.
+
+    Like PostgreSQL's makeObjectName, the longer of table and column loses characters first.
+    """
+    room = 63 - len(label) - 2
+    keep_table, keep_column = len(table), len(column)
+    while keep_table + keep_column > room:
+        if keep_table > keep_column:
+            keep_table -= 1
+        else:
+            keep_column -= 1
+    return f"{table[:keep_table]}_{column[:keep_column]}_{label}"
+
+
+class DatabaseSchemaEditor(PostgresSchemaEditor):
+    def add_field(self, model, field) -> None:
+        """Add a column; on Citus a CHECK that comes with it (PositiveIntegerField's) is named.
+
+        Citus refuses ``ADD COLUMN ... CHECK (...)`` with an unnamed constraint. The name given
+        is the one PostgreSQL would choose, so the table ends up as it does on a single server.
+        """
+        if not (field.db_parameters(connection=self.connection)["check"] and citus.enabled(self.connection)):
+            super().add_field(model, field)
+            return
+        name = inline_constraint_name(model._meta.db_table, field.column, "check")
+        self.sql_check_constraint = f"CONSTRAINT {self.quote_name(name)} {PostgresSchemaEditor.sql_check_constraint}"
+        try:
+            super().add_field(model, field)
+        finally:
+            del self.sql_check_constraint  # back to the class's
+
+
 class DatabaseWrapper(TenantDatabaseWrapper):
     creation_class = DatabaseCreation
+    SchemaEditorClass = DatabaseSchemaEditor
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         # Memo of the wanted path per (schema, include_public): _get_cursor_search_paths
