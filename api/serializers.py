@@ -168,15 +168,15 @@ class TenantDetailSerializer(TenantSerializer):
     user_count = serializers.IntegerField()
     domains = serializers.ListField(child=serializers.CharField(), source="domain_names")
     purge_after = UnixTimeField(allow_null=True, help_text="When a deleted tenant's data goes; null otherwise.")
+    placement = PlacementSerializer(
+        allow_null=True, help_text="Where the tenant's schema lives on a Citus cluster; null on a single server."
+    )
 
 
 class TenantDeletedSerializer(serializers.Serializer):
     id = serializers.CharField()
     state = serializers.CharField(help_text='Always "deleted".')
     purge_after = UnixTimeField(help_text="From then on the tenant may be purged; until then it can be restored.")
-    placement = PlacementSerializer(
-        allow_null=True, help_text="Where the tenant's schema lives on a Citus cluster; null on a single server."
-    )
 
 
 class NodeSerializer(serializers.Serializer):

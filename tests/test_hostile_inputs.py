@@ -98,6 +98,10 @@ def _samples(pattern: str) -> dict[str, str]:
         "tenants/stafftoken/": str(StaffToken.objects.order_by("pk").first().pk),
         "auth/user/": str(staff.pk),
         "auth/group/": "1",
+        # Whether a row exists or not: the sweep looks for 5xx and half-writes.
+        "tenants/tenanttombstone/": "1",
+        "jobs/job/": "1",
+        "procrastinate/procrastinatejob/": "1",
         "/r/": "acme",  # the admin's "view on site" of a tenant (its content type below)
     }
     values = {}
@@ -110,6 +114,8 @@ def _samples(pattern: str) -> dict[str, str]:
             values[name] = "acme"
         elif name == "user_id":
             values[name] = "2"  # bob, acme's member
+        elif name in ("job_id", "key_id"):
+            values[name] = "1"  # whether one exists or not: the sweep looks for 5xx and half-writes
         elif name == "content_type_id":
             values[name] = str(ContentType.objects.get_by_natural_key("tenants", "tenant").pk)
         elif name == "app_label":

@@ -1,23 +1,45 @@
 """Migrate the public schema and every tenant's schema, skipping what is up to date.
 
-Replaces ``migrate_schemas`` for the whole platform: see ``tenants.migrator``. Runs at
-once are safe: the public schema is migrated in one transaction under a transaction-level
-advisory lock (a second run waits, then finds it up to date), and each tenant schema under
-its own (``tenants.migrator``). Only transaction-level locks, so it works through a pooler
-in transaction mode.
+Replaces ``migrate_schemas`` for the whole platform: see ``tenants.migrator``. Each tenant
+schema is migrated under its own transaction-level advisory lock (``tenants.migrator``), so
+runs at once are safe there, and it works through a pooler in transaction mode.
+
+The public schema is migrated as Django's ``migrate`` does, one transaction per migration:
+some migrations must commit before the next can run (a new enum value, then its use, in the
+job queue's). Runs at once wait for each other there on a session-level advisory lock in
+direct mode; behind a transaction pooler, where no session lock holds, run one at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection, transaction
+from django.db import connection
 
-from tenants.migrator import advisory_xact_lock, applied_by_schema, expected_migrations, migrate_schemas
+from tenants.migrator import applied_by_schema, expected_migrations, migrate_schemas
 from tenants.models import Tenant
 from tenants.provisioning import fill_pool
 
 _LOCK_MIGRATE_PUBLIC = (0x5EEE, 2)
+
+
+@contextlib.contextmanager
+def _public_migration_lock() -> Iterator[None]:
+    """A session-level advisory lock around the public schema's migration, in direct mode only."""
+    session = getattr(connection, "pool_mode", "direct") == "direct"
+    if session:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", list(_LOCK_MIGRATE_PUBLIC))
+    try:
+        yield
+    finally:
+        if session:
+            connection.set_schema_to_public()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(_LOCK_MIGRATE_PUBLIC))
 
 
 class Command(BaseCommand):
@@ -38,8 +60,7 @@ class Command(BaseCommand):
         verbosity = int(options["verbosity"])
         if not options["skip_public"]:
             connection.set_schema_to_public()
-            with transaction.atomic():
-                advisory_xact_lock(*_LOCK_MIGRATE_PUBLIC)
+            with _public_migration_lock():
                 public = applied_by_schema(["public"])["public"]
                 if public is None or not public >= expected_migrations():
                     call_command("migrate_schemas", shared=True, interactive=False, verbosity=verbosity)
