@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import socket
 
 import pytest
 from django.db import connection
@@ -14,6 +13,7 @@ from accounts.services import provision_tenant_with_admin
 from tenants import metering, services
 from tenants.models import Plan, Tenant, UsageCounter
 from tests.conftest import JsonClient
+from tests.test_limits import _redis_available
 
 pytestmark = pytest.mark.django_db
 
@@ -194,14 +194,6 @@ def test_django_admin_lists_usage_columns(clock):
 
 
 # --- Redis -------------------------------------------------------------------------------------------
-
-
-def _redis_available() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
 
 
 @pytest.mark.skipif(not _redis_available(), reason="no Redis on 127.0.0.1:6379 (the REDIS_URL path is optional)")
