@@ -12,8 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.services import provision_tenant_with_admin
 from tenants import metering, services
 from tenants.models import Plan, Tenant, UsageCounter
-from tests.conftest import JsonClient
-from tests.test_limits import _redis_available
+from tests.conftest import JsonClient, redis_available
 
 pytestmark = pytest.mark.django_db
 
@@ -196,7 +195,7 @@ def test_django_admin_lists_usage_columns(clock):
 # --- Redis -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not _redis_available(), reason="no Redis on 127.0.0.1:6379 (the REDIS_URL path is optional)")
+@pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379 (the REDIS_URL path is optional)")
 def test_quota_in_redis(clock):
     import redis
 
