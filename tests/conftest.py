@@ -375,17 +375,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn_server(url: str, access_log: Path, workers: int = 2) -> Iterator[int]:
+def gunicorn_server(url: str, access_log: Path, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[int]:
     """The project served by gunicorn on a free port, on the database at ``url``; yields the port.
 
-    With the test session's settings (tests/process_settings.py): its apps, and its password hasher.
+    With the test session's settings (tests/process_settings.py): its apps, and its password hasher;
+    ``env`` adds to (or overrides) the environment the server reads its settings from.
 
     The access log has one line per request: the worker's pid, the status, the path.
     """
     from django.conf import settings
 
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.process_settings"}
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.process_settings", **(env or {})}
     command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", str(workers)]
     command += ["--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log)]
     command += ["--access-logformat", "%(p)s %(s)s %(U)s"]

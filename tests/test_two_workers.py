@@ -3,8 +3,8 @@
 Starts gunicorn with two worker processes against the test database, warms both
 workers' registry caches, changes the tenant, and after one second expects every
 answer, from both workers, to reflect the change. The worker that served a request
-is read from gunicorn's access log (its pid). The sign-in throttle's count is shared
-by both workers too.
+is read from gunicorn's access log (its pid). Counts shared by processes (the sign-in
+throttle, rate limits) are checked across two servers in test_two_app_servers.py.
 """
 
 from __future__ import annotations
@@ -139,30 +139,3 @@ def test_a_deleted_tenant_is_unknown_to_every_credential_and_host_within_a_secon
         answers = answers_from_both_workers(port, headers, log)
         assert {status for status, _ in answers} == {200}, how
         assert {body["id"] for _, body in answers} == {"vanish"}
-
-
-def test_the_sign_in_throttle_counts_across_both_workers(committed_db, server):
-    """The eleventh sign-in attempt is refused whichever worker gets it (issue 14: counts are not per process)."""
-    port, log = server
-    # The server counts in real one-minute windows: start well inside one.
-    if time.time() % 60 > 40:
-        time.sleep(61 - time.time() % 60)
-
-    def attempt_over_http(_: int) -> int:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/admin/auth/token",
-            data=json.dumps({"username": "admin", "password": "wrong-guess"}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status
-        except urllib.error.HTTPError as exc:
-            return exc.code
-
-    with ThreadPoolExecutor(4) as pool:
-        statuses = list(pool.map(attempt_over_http, range(16)))
-    assert sorted(statuses) == [401] * 10 + [429] * 6
-    pids = {line.split()[0] for line in log.read_text().splitlines() if "/admin/auth/token" in line}
-    assert len(pids) == 2, "the attempts did not reach both workers"
