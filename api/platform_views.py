@@ -206,17 +206,19 @@ class TenantViewSet(PlatformViewSet):
         operation_id="tenants_move",
         request=TenantMoveSerializer,
         responses={
-            200: TenantDetailSerializer,
+            202: JobSerializer,
             400: error("Not a worker of the cluster, or an invalid body."),
-            409: error("Already on that node, a move of the tenant is running, or not a Citus cluster."),
+            409: error("Already on that node, a move of the tenant is queued or running, or not a Citus cluster."),
         },
     )
     @action(detail=True, methods=["post"])
     def move(self, request: Request, tenant_id: str) -> Response:
-        """Move the tenant's schema to another Citus worker while it stays in use; answers once it has moved."""
+        """Queue a move of the tenant's schema to another Citus worker; the tenant stays in use while it moves.
+
+        The job's result names both nodes: ``{"from": "<host>:<port>", "to": "<host>:<port>"}``.
+        """
         data = validated(TenantMoveSerializer, request)
-        services.move_tenant(tenant_id, data["node"], actor=self.actor())
-        return Response(TenantDetailSerializer(selectors.tenant_details(self.tenant())).data)
+        return accepted(services.request_move(tenant_id, data["node"], actor=self.actor()), request, STAFF_DOWNLOAD)
 
     @extend_schema(operation_id="tenants_events", responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=ListPage.of("events", tenant=True))

@@ -97,7 +97,7 @@ class JobSerializer(serializers.Serializer):
     """A background job (``core.jobs.models.Job``) as staff and tenant admins see it."""
 
     id = serializers.CharField()
-    kind = serializers.CharField(help_text="tenant.export, tenant.import, workspace.export, ...")
+    kind = serializers.CharField(help_text="tenant.export, tenant.import, tenant.move, workspace.export, ...")
     tenant = serializers.CharField(source="tenant_id", allow_null=True)
     status = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
     progress = serializers.IntegerField(min_value=0, max_value=100)

@@ -52,6 +52,7 @@ from tenants.selectors import get_tenant, lock_tenant, platform_events
 
 TENANT_EXPORT = "tenant.export"
 TENANT_IMPORT = "tenant.import"
+TENANT_MOVE = "tenant.move"
 
 
 def primary_domain_for(tenant_id: str) -> str:
@@ -428,6 +429,50 @@ def import_tenant(
 _LOCK_CLASS_MOVE = 0x5EEF
 
 
+def _move_plan(cursor, tenant: Tenant, node: str) -> tuple[str, str]:
+    """(the node the tenant is on, the address of ``node``'s worker); refuses a move that cannot be made."""
+    workers = citus.worker_nodes(cursor)
+    if node not in workers:
+        raise UnknownNode(node, list(workers))
+    source = citus.schema_nodes(cursor, [tenant.schema_name]).get(tenant.schema_name)
+    if source is None:
+        raise NotDistributed()
+    if source == node:
+        raise AlreadyOnNode(node)
+    return source, workers[node]
+
+
+def _cluster_tenant(tenant_id: str) -> Tenant:
+    connection.set_schema_to_public()
+    tenant = get_tenant(tenant_id)
+    if tenant is None:
+        raise TenantNotFound()
+    if not citus.enabled(connection):
+        raise NotOnCitus()
+    return tenant
+
+
+def request_move(tenant_id: str, node: str, actor: Actor = SYSTEM) -> Job:
+    """Queue a move of the tenant to another Citus worker (``move_tenant``, run by a job worker).
+
+    Refuses at once what the move itself would refuse (an unknown node, the node the tenant
+    is on, a single server), and a second move of a tenant whose move is queued or running:
+    requests for one tenant queue on its registry row, so two cannot both pass that check.
+    """
+    tenant = _cluster_tenant(tenant_id)
+    with transaction.atomic():
+        lock_tenant(tenant.id)
+        with connection.cursor() as cursor:
+            _move_plan(cursor, tenant, node)
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS_MOVE, tenant.schema_name])
+            if not cursor.fetchone()[0]:
+                raise MoveRunning()  # a move made outside the jobs (a command) holds the tenant's move lock
+        if Job.objects.filter(kind=TENANT_MOVE, tenant_id=tenant.id, status__in=Job.ACTIVE).exists():
+            raise MoveRunning()
+        params = {"node": node, "actor": {"kind": actor.kind, "name": actor.name}}
+        return job_services.enqueue(TENANT_MOVE, tenant_id=tenant.id, params=params, requested_by=actor.label)
+
+
 def move_tenant(tenant_id: str, node: str, actor: Actor = SYSTEM) -> tuple[str, str]:
     """Move a tenant's schema to another Citus worker while the tenant stays in use; (from, to).
 
@@ -438,25 +483,13 @@ def move_tenant(tenant_id: str, node: str, actor: Actor = SYSTEM) -> tuple[str, 
     node) follows in a transaction of its own once the move has committed: the move's
     transaction holds no writes of ours.
     """
-    connection.set_schema_to_public()
-    tenant = get_tenant(tenant_id)
-    if tenant is None:
-        raise TenantNotFound()
-    if not citus.enabled(connection):
-        raise NotOnCitus()
+    tenant = _cluster_tenant(tenant_id)
     with transaction.atomic(), connection.cursor() as cursor:
-        workers = citus.worker_nodes(cursor)
-        if node not in workers:
-            raise UnknownNode(node, list(workers))
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS_MOVE, tenant.schema_name])
         if not cursor.fetchone()[0]:
             raise MoveRunning()
-        source = citus.schema_nodes(cursor, [tenant.schema_name]).get(tenant.schema_name)
-        if source is None:
-            raise NotDistributed()
-        if source == node:
-            raise AlreadyOnNode(node)
-        citus.move_schema(cursor, tenant.schema_name, workers[node])
+        source, worker = _move_plan(cursor, tenant, node)
+        citus.move_schema(cursor, tenant.schema_name, worker)
     with transaction.atomic():
         _record(tenant, "tenant.move", actor, {"node": source}, {"node": node})
     return source, node

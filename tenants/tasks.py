@@ -1,4 +1,4 @@
-"""The registry's background jobs: full exports and imports of tenants, and the hourly purge."""
+"""The registry's background jobs: full exports and imports of tenants, moves between nodes, the hourly purge."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from core.jobs.services import JobRun, job_task
 from core.jobs.storage import archives
 from tenants import services
 from tenants.archive import TenantArchive, write_archive
-from tenants.errors import TenantNotFound
+from tenants.errors import AlreadyOnNode, TenantNotFound
 from tenants.models import Tenant
 
 
@@ -65,3 +65,18 @@ def import_tenant(run: JobRun) -> dict:
             on_imported=done,
         )
     return run.job.result
+
+
+@job_task(services.TENANT_MOVE)
+def move_tenant(run: JobRun) -> dict:
+    """The tenant's schema to another Citus worker (``services.move_tenant``); its result names both nodes."""
+    node = run.params["node"]
+    run.progress(1)
+    try:
+        source, target = services.move_tenant(run.job.tenant_id, node, actor=Actor(**run.params["actor"]))
+    except AlreadyOnNode:
+        if run.job.attempts <= 1:
+            raise
+        # A retry after the move committed (the worker stopped before recording the job's end).
+        return {"from": None, "to": node}
+    return {"from": source, "to": target}

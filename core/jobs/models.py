@@ -18,6 +18,8 @@ class Job(models.Model):
         DONE = "done"
         FAILED = "failed"
 
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
     kind = models.CharField(max_length=40, help_text="What the job does, e.g. tenant.export")
     # A plain id, not a foreign key: the record of a job outlives a purged tenant.
     tenant_id = models.CharField(max_length=63, null=True, blank=True)
