@@ -329,7 +329,9 @@ def migrate_with_new_addfield(env: dict[str, str]) -> tuple[float, str]:
             kit.REPO,
             copy,
             symlinks=True,
-            ignore=shutil.ignore_patterns(".git", ".venv", ".pgdata", "bench", "docs", "__pycache__", "staticfiles"),
+            ignore=shutil.ignore_patterns(
+                ".git", ".venv", ".pgdata", ".citus", "var", "bench", "docs", "__pycache__", "staticfiles"
+            ),
         )
         (copy / "accounts" / "migrations" / "9999_bench_addfield.py").write_text(
             ADDFIELD_MIGRATION.format(leaf=leaf[1])

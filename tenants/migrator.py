@@ -4,8 +4,15 @@ Stock ``migrate_schemas`` runs Django's whole ``migrate`` command once per schem
 loads the migration graph, renders the project state and asks the database what is
 applied, for every tenant, even when nothing is pending (about 65 ms a schema). Here:
 
-* one query reads ``django_migrations`` of every schema at once, so up-to-date schemas
-  cost nothing beyond their rows in that answer;
+* a schema found up to date is marked so (``COMMENT ON SCHEMA``, with the fingerprint of the
+  code's migrations), in the transaction that migrated it, or under its lock once read.
+  The next run reads the marks of every schema in one catalogue query and skips the marked
+  ones without opening their tables: opening ten thousand ``django_migrations`` tables
+  costs a new backend about a millisecond each. A new migration in the code changes the
+  fingerprint, and so every mark at once. Only a hand-made change behind this module's back
+  (a backward ``migrate_schemas``) could leave a wrong mark: ``migrate_tenants --recheck``
+  reads every schema whatever its mark;
+* the other schemas' ``django_migrations`` are read in a few queries, whatever their number;
 * schemas are grouped by what they have applied. In each group the first schema is
   migrated by Django's own ``MigrationExecutor`` while the SQL it sends is recorded;
   every other schema of the group then gets the same statements replayed, since the
@@ -52,6 +59,8 @@ _NOT_REPLAYED = ("SELECT", "SET ", "SHOW", "SAVEPOINT", "RELEASE SAVEPOINT", "RO
 _RECORDER_TABLE = '"django_migrations"'
 # Advisory lock class of a schema being migrated (with hashtext(schema) as the object).
 _LOCK_CLASS_MIGRATE = 0x5EEF
+# Schemas whose up-to-date mark is set in one transaction (each under its advisory lock).
+_MARK_BATCH = 100
 
 
 def advisory_xact_lock(lock_class: int, key: int | str, wait: bool = True) -> bool:
@@ -84,6 +93,45 @@ def migrations_fingerprint() -> str:
     """Names the migration state of this code; a pool schema built under another one is stale."""
     digest = hashlib.sha256("\n".join(f"{app}.{name}" for app, name in sorted(expected_migrations())).encode())
     return digest.hexdigest()[:12]
+
+
+def up_to_date_mark() -> str:
+    """The comment of a schema that has every migration of this code applied."""
+    return f"migrations {migrations_fingerprint()}"
+
+
+def marked_up_to_date(schemas: Iterable[str]) -> set[str]:
+    """Those of ``schemas`` marked up to date for this code's migrations (one catalogue query)."""
+    schemas = list(schemas)
+    if not schemas:
+        return set()
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s) AND obj_description(oid, 'pg_namespace') = %s",
+            [schemas, up_to_date_mark()],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _mark_up_to_date(schema: str) -> None:
+    """Mark ``schema`` up to date; inside the transaction that holds its lock and made it so."""
+    with connection.cursor() as cursor:
+        statement = sql.SQL("COMMENT ON SCHEMA {} IS {}").format(sql.Identifier(schema), sql.Literal(up_to_date_mark()))
+        cursor.execute(statement.as_string(cursor.connection))
+
+
+def _mark_found_up_to_date(schemas: list[str], expected: frozenset[MigrationKey]) -> None:
+    """Mark schemas read as up to date, in batches; each is locked and read again, as a migration would."""
+    for start in range(0, len(schemas), _MARK_BATCH):
+        batch = schemas[start : start + _MARK_BATCH]
+        with transaction.atomic():
+            connection.set_schema_to_public()
+            for schema in batch:
+                advisory_xact_lock(_LOCK_CLASS_MIGRATE, schema)
+            for schema, applied in applied_by_schema(batch).items():
+                if applied is not None and applied >= expected:
+                    _mark_up_to_date(schema)
 
 
 def applied_by_schema(schemas: Iterable[str]) -> dict[str, frozenset[MigrationKey] | None]:
@@ -233,6 +281,7 @@ def migrate_schemas(
     after_each: Callable[[str], None] | None = None,
     progress: Callable[[str], None] | None = None,
     recordings: dict[frozenset[MigrationKey] | None, Recorded] | None = None,
+    recheck: bool = False,
 ) -> MigrateReport:
     """Bring every schema in ``schemas`` to the latest migrations; see the module's docstring.
 
@@ -241,17 +290,26 @@ def migrate_schemas(
 
     ``after_each(schema)`` runs inside the schema's transaction once it is migrated (the
     pool uses it to publish a finished schema atomically).
+
+    ``recheck`` reads every schema's ``django_migrations``, whatever its up-to-date mark.
     """
     started = time.perf_counter()
     report = MigrateReport()
     expected = expected_migrations()
-    state = applied_by_schema(schemas)
+    schemas = list(dict.fromkeys(schemas))
+    marked = set() if recheck else marked_up_to_date(schemas)
+    report.up_to_date.extend(schema for schema in schemas if schema in marked)
+    state = applied_by_schema(schema for schema in schemas if schema not in marked)
     groups: dict[frozenset[MigrationKey] | None, list[str]] = defaultdict(list)
+    found_up_to_date = []
     for schema, applied in state.items():
         if applied is not None and applied >= expected:
             report.up_to_date.append(schema)
+            found_up_to_date.append(schema)
         else:
             groups[applied].append(schema)
+    if found_up_to_date:
+        _mark_found_up_to_date(found_up_to_date, expected)
 
     loader = MigrationLoader(None, ignore_no_migrations=True) if groups else None
     for applied, members in groups.items():
@@ -267,6 +325,7 @@ def migrate_schemas(
                     now = applied_by_schema([schema])[schema]
                     if now is not None and now >= expected:
                         report.up_to_date.append(schema)  # migrated meanwhile by another run
+                        _mark_up_to_date(schema)
                         continue
                     if recorded is None or not use_replay or now != applied:
                         result = migrate_with_executor(schema, record=use_replay and now == applied)
@@ -276,6 +335,7 @@ def migrate_schemas(
                                 recordings[applied] = result
                     else:
                         replay(schema, recorded)
+                    _mark_up_to_date(schema)
                     if after_each is not None:
                         after_each(schema)
             except Exception as exc:  # reported per schema; the other schemas go on

@@ -14,8 +14,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 from django.db.migrations.loader import MigrationLoader
 
-from tenants import services
-from tenants.migrator import migrate_schemas, migrations_fingerprint
+from tenants import migrator, services
+from tenants.migrator import marked_up_to_date, migrate_schemas, migrations_fingerprint
 from tenants.provisioning import claim_pooled_schema, fill_pool, pool_schemas
 from tests.catalog import describe, rows_outside_migrations
 from tests.conftest import schema_exists
@@ -130,6 +130,8 @@ def unapply_accounts(schema: str) -> None:
     assert tables
     execute(f"DROP TABLE {tables} CASCADE")
     execute(f'DELETE FROM "{schema}".django_migrations WHERE app = ANY(%s)', [labels])
+    # A change by hand clears the schema's up-to-date mark, as the migrator's docstring asks.
+    execute(f'COMMENT ON SCHEMA "{schema}" IS NULL')
 
 
 def test_migrate_tenants_applies_one_plan_to_many_schemas_identically(committed_db, reference_schema):
@@ -221,3 +223,41 @@ def test_two_fills_at_once_never_overfill(committed_db):
     added = run_at_once(lambda: fill_pool(target))
     assert sum(added) == 4
     assert len(pool_schemas()) == target
+
+
+def test_up_to_date_schemas_are_marked_and_the_next_run_reads_none_of_them(committed_db, monkeypatch):
+    fill_pool(2)
+    ids = ["marked-a", "marked-b"]
+    committed_db.extend(ids)
+    for tenant_id in ids:
+        services.provision_tenant(tenant_id=tenant_id, name=tenant_id)
+    execute('COMMENT ON SCHEMA "marked-b" IS NULL')  # as a schema made before the marks were
+    assert marked_up_to_date(ids) == {"marked-a"}  # the pool schema was marked when it was built
+
+    first = migrate_schemas(ids)  # reads marked-b, finds it up to date, marks it
+
+    assert (sorted(first.up_to_date), first.migrated) == (ids, [])
+    assert marked_up_to_date(ids) == set(ids)
+    read: list[list[str]] = []
+    real = migrator.applied_by_schema
+    monkeypatch.setattr(migrator, "applied_by_schema", lambda schemas: read.append(list(schemas)) or real(schemas))
+    second = migrate_schemas(ids)
+    assert (sorted(second.up_to_date), second.migrated, read) == (ids, [], [[]])
+
+
+def test_a_migrated_schema_is_marked_and_recheck_reads_past_a_wrong_mark(committed_db, reference_schema):
+    fill_pool(1)
+    committed_db.append("remarked")
+    services.provision_tenant(tenant_id="remarked", name="remarked")
+    unapply_accounts("remarked")
+    assert marked_up_to_date(["remarked"]) == set()
+    assert migrate_schemas(["remarked"]).migrated == ["remarked"]
+    assert marked_up_to_date(["remarked"]) == {"remarked"}
+
+    # A change by hand that leaves the mark in place: only --recheck sees it.
+    unapply_accounts("remarked")
+    execute(f"COMMENT ON SCHEMA remarked IS 'migrations {migrations_fingerprint()}'")
+    call_command("migrate_tenants", "--no-pool", "--skip-public", verbosity=0)
+    assert describe("remarked") != describe(reference_schema)
+    call_command("migrate_tenants", "--no-pool", "--skip-public", "--recheck", verbosity=0)
+    assert describe("remarked") == describe(reference_schema)

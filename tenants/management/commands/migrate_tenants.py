@@ -49,6 +49,11 @@ class Command(BaseCommand):
         parser.add_argument("--skip-public", action="store_true", help="leave the public schema alone")
         parser.add_argument("--no-pool", action="store_true", help="do not drop stale pool schemas and refill")
         parser.add_argument("--pool-size", type=int, default=None, help="pool schemas to keep (TENANT_POOL_SIZE)")
+        parser.add_argument(
+            "--recheck",
+            action="store_true",
+            help="read every schema's migrations, whatever its up-to-date mark (after a migration made by hand)",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         try:
@@ -71,7 +76,7 @@ class Command(BaseCommand):
             if verbosity >= 2 or line.startswith("FAILED"):
                 self.stderr.write(line) if line.startswith("FAILED") else self.stdout.write(line)
 
-        report = migrate_schemas(schemas, progress=progress)
+        report = migrate_schemas(schemas, progress=progress, recheck=options["recheck"])
         if verbosity >= 1:
             self.stdout.write(
                 f"{len(schemas)} tenant schemas: {len(report.up_to_date)} up to date, "
