@@ -66,6 +66,16 @@ INSERT INTO public.tenants_usagecounter (tenant_id, period, requests) VALUES (%s
 ON CONFLICT (tenant_id, period) DO UPDATE SET requests = public.tenants_usagecounter.requests + EXCLUDED.requests
 RETURNING requests
 """
+# Every pending count of a process in one statement: the flusher's round trips do not grow with
+# the number of tenants a worker served (ten thousand tenants, one round trip a second).
+_ADD_MANY = """
+INSERT INTO public.tenants_usagecounter (tenant_id, period, requests)
+SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[])
+ON CONFLICT (tenant_id, period) DO UPDATE SET requests = public.tenants_usagecounter.requests + EXCLUDED.requests
+RETURNING tenant_id, period, requests
+"""
+# Keys per statement of flush_all, so that one statement stays a reasonable size.
+_FLUSH_BATCH = 5000
 _ADD_ONE_BELOW = """
 INSERT INTO public.tenants_usagecounter (tenant_id, period, requests) VALUES (%s, %s, 1)
 ON CONFLICT (tenant_id, period) DO UPDATE SET requests = public.tenants_usagecounter.requests + 1
@@ -152,11 +162,28 @@ class _Meter:
             self._pending[key] = self._pending.get(key, 0) + count
 
     def flush_all(self) -> None:
-        """Add every count of this process to the database (the thread, the exit, tests)."""
+        """Add every count of this process to the database (the thread, the exit, tests), a batch a statement.
+
+        Keys go in sorted, so that two processes flushing the same tenants lock their rows in
+        the same order. A batch that fails is given back, to be added by the next flush.
+        """
         with self._lock:
-            keys = list(self._pending)
-        for key in keys:
-            self._flush(key)
+            taken, self._pending = self._pending, {}
+        keys = sorted(taken)
+        for start in range(0, len(keys), _FLUSH_BATCH):
+            batch = keys[start : start + _FLUSH_BATCH]
+            try:
+                with connection.cursor() as cursor:
+                    columns = [[key[0] for key in batch], [key[1] for key in batch], [taken[key] for key in batch]]
+                    cursor.execute(_ADD_MANY, columns)
+                    totals = cursor.fetchall()
+            except Exception:
+                for key in keys[start:]:
+                    self._give_back(key, taken[key])
+                raise
+            with self._lock:
+                for tenant_id, period, total in totals:
+                    self._known[(tenant_id, period)] = total
 
     def pending(self, key: Key) -> int:
         return self._pending.get(key, 0)

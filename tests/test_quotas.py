@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -96,6 +96,49 @@ def test_far_from_the_quota_requests_are_counted_without_a_write_each(clock):
     assert UsageCounter.objects.get(tenant_id="batchco").requests == 6
     metering.meter.flush_all()
     assert UsageCounter.objects.get(tenant_id="batchco").requests == 10
+
+
+def test_a_flush_adds_the_counts_of_every_tenant_in_one_statement(clock):
+    tenants = ("flush-a", "flush-b", "flush-c")
+    for tenant_id in tenants:
+        metered_tenant(tenant_id)
+    metering.meter.flush_all()  # whatever signing in left
+
+    def counted() -> dict[str, int]:
+        rows = UsageCounter.objects.filter(period="2031-01", tenant_id__in=tenants)
+        return {tenant_id: 0 for tenant_id in tenants} | dict(rows.values_list("tenant_id", "requests"))
+
+    before = counted()
+    for tenant_id, count in zip(tenants, (4, 5, 6), strict=True):
+        for _ in range(count):
+            metering.meter.hit(tenant_id, 10_000, "2031-01")
+    with CaptureQueriesContext(connection) as context:
+        metering.meter.flush_all()
+    assert len(context.captured_queries) == 1
+    after = counted()
+    assert {tenant_id: after[tenant_id] - before[tenant_id] for tenant_id in tenants} == dict(
+        zip(tenants, (4, 5, 6), strict=True)
+    )
+    assert [metering.meter.pending((tenant_id, "2031-01")) for tenant_id in tenants] == [0, 0, 0]
+
+
+def test_a_failed_flush_keeps_the_counts_for_the_next(clock, monkeypatch):
+    metered_tenant("keepco")
+    metering.meter.flush_all()  # whatever signing in left
+    UsageCounter.objects.filter(tenant_id="keepco").delete()
+    for _ in range(4):
+        metering.meter.hit("keepco", 10_000, "2031-01")
+    metering.meter.flush_all()
+    for _ in range(3):
+        metering.meter.hit("keepco", 10_000, "2031-01")
+    statement = metering._ADD_MANY
+    monkeypatch.setattr(metering, "_ADD_MANY", "SELECT no_such_function(%s, %s, %s)")
+    with pytest.raises(Exception, match="no_such_function"), transaction.atomic():
+        metering.meter.flush_all()
+    assert metering.meter.pending(("keepco", "2031-01")) == 3
+    monkeypatch.setattr(metering, "_ADD_MANY", statement)
+    metering.meter.flush_all()
+    assert UsageCounter.objects.get(tenant_id="keepco", period="2031-01").requests == 7
 
 
 def test_near_the_quota_every_request_is_counted_in_the_database(clock):
