@@ -61,11 +61,6 @@ def next_month_start(now: float) -> float:
 
 # --- PostgreSQL ------------------------------------------------------------------------------
 
-_ADD = """
-INSERT INTO public.tenants_usagecounter (tenant_id, period, requests) VALUES (%s, %s, %s)
-ON CONFLICT (tenant_id, period) DO UPDATE SET requests = public.tenants_usagecounter.requests + EXCLUDED.requests
-RETURNING requests
-"""
 # Every pending count of a process in one statement: the flusher's round trips do not grow with
 # the number of tenants a worker served (ten thousand tenants, one round trip a second).
 _ADD_MANY = """
@@ -145,17 +140,24 @@ class _Meter:
 
     def _flush(self, key: Key) -> None:
         count = self._take(key)
-        if not count:
-            return
+        if count:
+            self._add({key: count})
+
+    def _add(self, counts: dict[Key, int]) -> None:
+        """Add taken counts to their rows in one statement; on failure they are given back for the next flush."""
+        keys = sorted(counts)  # two processes flushing the same tenants lock their rows in the same order
         try:
             with connection.cursor() as cursor:
-                cursor.execute(_ADD, [*key, count])
-                total = cursor.fetchone()[0]
+                columns = [[key[0] for key in keys], [key[1] for key in keys], [counts[key] for key in keys]]
+                cursor.execute(_ADD_MANY, columns)
+                totals = cursor.fetchall()
         except Exception:
-            self._give_back(key, count)
+            for key in keys:
+                self._give_back(key, counts[key])
             raise
         with self._lock:
-            self._known[key] = total
+            for tenant_id, period, total in totals:
+                self._known[(tenant_id, period)] = total
 
     def _give_back(self, key: Key, count: int) -> None:
         with self._lock:
@@ -164,26 +166,18 @@ class _Meter:
     def flush_all(self) -> None:
         """Add every count of this process to the database (the thread, the exit, tests), a batch a statement.
 
-        Keys go in sorted, so that two processes flushing the same tenants lock their rows in
-        the same order. A batch that fails is given back, to be added by the next flush.
+        A batch that fails is given back with the ones after it, to be added by the next flush.
         """
         with self._lock:
             taken, self._pending = self._pending, {}
         keys = sorted(taken)
         for start in range(0, len(keys), _FLUSH_BATCH):
-            batch = keys[start : start + _FLUSH_BATCH]
             try:
-                with connection.cursor() as cursor:
-                    columns = [[key[0] for key in batch], [key[1] for key in batch], [taken[key] for key in batch]]
-                    cursor.execute(_ADD_MANY, columns)
-                    totals = cursor.fetchall()
+                self._add({key: taken[key] for key in keys[start : start + _FLUSH_BATCH]})
             except Exception:
-                for key in keys[start:]:
+                for key in keys[start + _FLUSH_BATCH :]:
                     self._give_back(key, taken[key])
                 raise
-            with self._lock:
-                for tenant_id, period, total in totals:
-                    self._known[(tenant_id, period)] = total
 
     def pending(self, key: Key) -> int:
         return self._pending.get(key, 0)

@@ -45,7 +45,7 @@ from tenants.errors import (
     UnknownPlan,
 )
 from tenants.ids import validate_tenant_id
-from tenants.migrator import migrate_with_executor
+from tenants.migrator import advisory_xact_lock, migrate_with_executor
 from tenants.models import Domain, Plan, Tenant, TenantTombstone
 from tenants.provisioning import create_schema
 from tenants.selectors import get_tenant, lock_tenant, platform_events
@@ -425,8 +425,9 @@ def import_tenant(
     return tenant, archive
 
 
-# Advisory lock class of moves, beside the schema pool's (tenants.provisioning).
-_LOCK_CLASS_MOVE = 0x5EEF
+# Advisory lock class of moves, apart from the pool's (0x5EED, 0x5EEE) and the migrator's (0x5EEF):
+# a migration of the schema must not read as "a move of this tenant is already running".
+_LOCK_CLASS_MOVE = 0x5EF0
 
 
 def _move_plan(cursor, tenant: Tenant, node: str) -> tuple[str, str]:
@@ -464,9 +465,8 @@ def request_move(tenant_id: str, node: str, actor: Actor = SYSTEM) -> Job:
         lock_tenant(tenant.id)
         with connection.cursor() as cursor:
             _move_plan(cursor, tenant, node)
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS_MOVE, tenant.schema_name])
-            if not cursor.fetchone()[0]:
-                raise MoveRunning()  # a move made outside the jobs (a command) holds the tenant's move lock
+        if not advisory_xact_lock(_LOCK_CLASS_MOVE, tenant.schema_name, wait=False):
+            raise MoveRunning()  # a move made outside the jobs holds the tenant's move lock
         if Job.objects.filter(kind=TENANT_MOVE, tenant_id=tenant.id, status__in=Job.ACTIVE).exists():
             raise MoveRunning()
         params = {"node": node, "actor": {"kind": actor.kind, "name": actor.name}}
@@ -485,8 +485,7 @@ def move_tenant(tenant_id: str, node: str, actor: Actor = SYSTEM) -> tuple[str, 
     """
     tenant = _cluster_tenant(tenant_id)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_CLASS_MOVE, tenant.schema_name])
-        if not cursor.fetchone()[0]:
+        if not advisory_xact_lock(_LOCK_CLASS_MOVE, tenant.schema_name, wait=False):
             raise MoveRunning()
         source, worker = _move_plan(cursor, tenant, node)
         citus.move_schema(cursor, tenant.schema_name, worker)
