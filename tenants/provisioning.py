@@ -144,16 +144,21 @@ def fill_pool(size: int | None = None) -> int:
             with transaction.atomic():
                 if not advisory_xact_lock(*_LOCK_FILL, wait=False):
                     return added
-                built, failed = _fill_batch(size, recordings)
+                built, failed, dropped = _fill_batch(size, recordings)
             added += built
-            if not built or failed:  # full, or failing: a rerun will tell
+            if not (built or dropped) or failed:  # full, or failing: a rerun will tell
                 return added
     finally:
         connection.set_schema_to_public()
 
 
-def _fill_batch(size: int, recordings: dict) -> tuple[int, int]:
-    """One batch of fill_pool, inside its transaction: (schemas added, schemas that failed)."""
+def _fill_batch(size: int, recordings: dict) -> tuple[int, int, int]:
+    """One batch of fill_pool, inside its transaction: (schemas added, failed, dropped).
+
+    A batch either drops stale and half-built schemas or builds new ones, at most
+    _FILL_BATCH of them: a transaction that dropped a whole stale pool at once (after a
+    deploy with a new migration) would need more locks than the server's lock table holds.
+    """
     current = set(pool_schemas())
     with connection.cursor() as cursor:
         cursor.execute(
@@ -161,11 +166,13 @@ def _fill_batch(size: int, recordings: dict) -> tuple[int, int]:
             [_like(POOL_PREFIX), _like(BUILD_PREFIX)],
         )
         leftovers = [row[0] for row in cursor.fetchall() if row[0] not in current]
-    for name in leftovers:
-        _drop_schema(name)
+    if leftovers:
+        for name in leftovers[:_FILL_BATCH]:
+            _drop_schema(name)
+        return 0, 0, len(leftovers[:_FILL_BATCH])
     missing = min(_FILL_BATCH, size - len(current))
     if missing <= 0:
-        return 0, 0
+        return 0, 0, 0
     fingerprint = migrations_fingerprint()
     building = [f"{BUILD_PREFIX}{fingerprint}_{secrets.token_hex(6)}" for _ in range(missing)]
     with connection.cursor() as cursor:
@@ -184,7 +191,7 @@ def _fill_batch(size: int, recordings: dict) -> tuple[int, int]:
     connection.set_schema_to_public()
     for name in report.failed:
         _drop_schema(name)
-    return len(report.migrated), len(report.failed)
+    return len(report.migrated), len(report.failed), 0
 
 
 _refilling = threading.Lock()

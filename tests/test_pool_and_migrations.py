@@ -73,6 +73,37 @@ def test_stale_and_half_built_schemas_are_never_claimed_and_are_dropped(committe
     assert len(pool_schemas()) == 2
 
 
+def test_a_large_stale_pool_is_dropped_a_batch_per_transaction(committed_db, monkeypatch):
+    """After a deploy with a new migration the whole pool is stale: one transaction that
+    dropped it all would run out of the server's lock table (seen with 1,000 pool schemas)."""
+    from tenants import provisioning
+
+    for name in pool_schemas():
+        execute(f'DROP SCHEMA "{name}" CASCADE')
+    stale = [f"_pool_000000000000_stale{i:02d}" for i in range(7)]
+    for name in stale:
+        execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        execute(f'CREATE SCHEMA "{name}"')
+        execute(f'CREATE TABLE "{name}".marker (id int)')
+    monkeypatch.setattr(provisioning, "_FILL_BATCH", 3)
+    drops_by_transaction: dict[int, int] = {}
+    drop = provisioning._drop_schema
+
+    def counted_drop(name: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT txid_current()")
+            txid = cursor.fetchone()[0]
+        drops_by_transaction[txid] = drops_by_transaction.get(txid, 0) + 1
+        drop(name)
+
+    monkeypatch.setattr(provisioning, "_drop_schema", counted_drop)
+    fill_pool(2)
+    assert not any(schema_exists(name) for name in stale)
+    assert len(pool_schemas()) == 2
+    assert sum(drops_by_transaction.values()) == len(stale)
+    assert max(drops_by_transaction.values()) == 3  # 3 + 3 + 1, never all 7 at once
+
+
 def test_a_failed_provisioning_gives_its_schema_back(committed_db, monkeypatch):
     fill_pool(2)
     before = set(pool_schemas())
