@@ -39,11 +39,11 @@ def backend_pid() -> int:
 
 
 def terminate(pid: int) -> None:
-    """End a server process from another connection, as a server restart ends every one."""
+    """End a server process from another connection, as a server restart ends every one; return once it is gone."""
     killer = connection.copy()
     try:
         with killer.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
     finally:
         killer.close()
 

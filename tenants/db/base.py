@@ -31,10 +31,13 @@ connections belong to the pooler: PgBouncer's ``server_lifetime`` bounds them.)
 
 In both modes there is no health check (``CONN_HEALTH_CHECKS``, a ``SELECT 1`` before
 every request). A persistent connection that a server restart killed while it was idle
-is found by the first statement of the next request instead: when that statement is a
-read outside any transaction and fails for a lost connection, the connection is replaced
-and the statement sent once more. Nothing can have happened twice: a read, in no
-transaction. Any other failure goes up as before (503 for an outage, core.outage).
+is found without a round trip instead: at the start of each request its socket is polled,
+and a server that ended the session has sent its error and closed it, where a live idle
+session has sent nothing; such a connection is closed and the request connects afresh.
+Should it die between that poll and the first statement, and that statement be a read
+outside any transaction, the connection is replaced and the read sent once more. Nothing
+can have happened twice: a read, in no transaction. Any other failure goes up as before
+(503 for an outage, core.outage).
 
 On a Citus coordinator the test database is made on every node with Citus in it
 (``tenants.citus``), and a CHECK constraint added with a column is named (see
@@ -44,7 +47,9 @@ On a Citus coordinator the test database is made on every node with Citus in it
 from __future__ import annotations
 
 import re
+import select
 
+import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql.base import Cursor, CursorDebugWrapper
 from django.db.backends.postgresql.creation import DatabaseCreation as PostgresCreation
@@ -116,6 +121,22 @@ class _RetryFirstRead:
         # A new connection (with the path set, in direct mode); its psycopg cursor replaces ours.
         self.cursor = db._cursor().cursor
         return super()._execute(sql, params, *ignored_wrapper_args)
+
+
+def _hung_up(pgconn: psycopg.pq.abc.PGconn) -> bool:
+    """True when this idle session's socket has something to read: the server has ended it.
+
+    A poll with no wait, no round trip. A server that ends a session (shutdown, restart,
+    ``pg_terminate_backend``) sends an error and closes the socket; a live idle session of
+    the app's (which never LISTENs) has nothing to send. Anything else that arrives while
+    idle (a notice) costs at most a reconnect.
+    """
+    try:
+        poller = select.poll()
+        poller.register(pgconn.socket, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, psycopg.Error):
+        return True
 
 
 def _is_read(sql: object) -> bool:
@@ -224,8 +245,13 @@ class DatabaseWrapper(TenantDatabaseWrapper):
     def close_if_unusable_or_obsolete(self) -> None:
         # Django calls this at the start and the end of every request (close_old_connections).
         super().close_if_unusable_or_obsolete()
-        if self.max_schemas and len(self.schemas_served) > self.max_schemas and not self.in_atomic_block:
+        if self.connection is None or self.in_atomic_block:
+            self.retry_first_read = False
+            return
+        if self.max_schemas and len(self.schemas_served) > self.max_schemas:
             self.close()  # its backend's catalogue cache has grown with every schema: start afresh
+        elif _hung_up(self.connection.pgconn):
+            self.close()  # the server ended the session (a restart): the next statement reconnects
         self.retry_first_read = self.connection is not None
 
     def make_cursor(self, cursor):
