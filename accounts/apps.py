@@ -7,6 +7,9 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.keys import follow_revocations
+        from accounts.tokens import follow_changes
 
-        # Before the first request starts the registry listener, which then also LISTENs for key changes.
+        # Before the first request starts the registry listener, which then also LISTENs for
+        # changes of keys, tokens and users.
         follow_revocations()
+        follow_changes()

@@ -17,6 +17,9 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
     def applies(self) -> bool:
         return True
 
+    def lookup(self, raw_key: str):
+        return self.model.lookup(raw_key)
+
     def authenticate(self, request):
         parts = authentication.get_authorization_header(request).split()
         if not parts or parts[0].lower() != self.keyword.lower().encode():
@@ -27,7 +30,7 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
             raw_key = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid token header") from exc
-        token = self.model.lookup(raw_key) if self.applies() else None
+        token = self.lookup(raw_key) if self.applies() else None
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid token")
         return token.user, token
@@ -50,7 +53,7 @@ class StaffTokenAuthentication(HashedTokenAuthentication):
 
 
 class TenantTokenAuthentication(HashedTokenAuthentication):
-    """Tenant user tokens; each tenant's live in its own schema, so they cannot cross over."""
+    """Tenant user tokens; each tenant's live in its own schema, so they cannot cross over (cached: accounts.tokens)."""
 
     @property
     def model(self):
@@ -60,6 +63,11 @@ class TenantTokenAuthentication(HashedTokenAuthentication):
 
     def applies(self) -> bool:
         return not on_public_schema()
+
+    def lookup(self, raw_key: str):
+        from accounts import tokens
+
+        return tokens.find(raw_key)
 
 
 class StaffSessionAuthentication(authentication.SessionAuthentication):

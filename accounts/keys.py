@@ -1,15 +1,9 @@
 """Checking a tenant API key on a request: no database round trip on a warm worker.
 
-Each worker process keeps the keys it has checked in memory, by schema and key id,
-and drops a schema's keys when the ``api_keys`` notification of that schema arrives
-(sent by ``announce_change`` in the transaction that revokes a key, received on the
-registry cache's listener: ``tenants.cache``): a revoked key is refused by every worker
-within milliseconds of the commit. Like the registry cache, this one answers only while
-the listener is connected, and never keeps what it read inside a transaction.
-
-The notification is sent by the service, not by a trigger on the keys table: the table
-lives in each tenant's schema, which a Citus cluster places on a worker node, where a
-trigger would be refused (and its NOTIFY would not reach the coordinator's listeners).
+Each worker process keeps the keys it has checked in memory, by schema and key id
+(``tenants.cache.SchemaRowCache``), and drops a schema's keys when the ``api_keys``
+notification of that schema arrives, sent in the transaction of every save or delete of a
+key: a revoked key is refused by every worker within milliseconds of the commit.
 
 A key is found by its public key id and compared with its stored digest in constant
 time. ``last_used_at`` is written at most once a minute per key and process.
@@ -28,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey
 from core.models import digest
-from tenants.cache import registry_cache
+from tenants.cache import SchemaRowCache
 from tenants.credentials import Credential
 
 CHANNEL = "api_keys"
@@ -72,35 +66,12 @@ class ApiKeyPrincipal:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
 
-class _KeyCache:
+class _LastUse:
+    """When this process last wrote each key's ``last_used_at``."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._keys: dict[tuple[str, str], ApiKeyPrincipal] = {}
-        self._generation = 0
         self._last_written: dict[tuple[str, int], float] = {}
-
-    def forget(self, schema: str | None) -> None:
-        with self._lock:
-            self._generation += 1
-            if schema is None:
-                self._keys.clear()
-            else:
-                for entry in [entry for entry in self._keys if entry[0] == schema]:
-                    del self._keys[entry]
-
-    def get(self, schema: str, key_id: str) -> ApiKeyPrincipal | None:
-        return self._keys.get((schema, key_id))
-
-    def generation(self) -> int:
-        return self._generation
-
-    def put(self, generation: int, schema: str, principal: ApiKeyPrincipal) -> None:
-        with self._lock:
-            if generation != self._generation:
-                return  # a change arrived while the row was read
-            if len(self._keys) >= MAX_ENTRIES:
-                self._keys.clear()
-            self._keys[(schema, principal.key_id)] = principal
 
     def due_for_write(self, schema: str, pk: int, now: float) -> bool:
         """True at most once per LAST_USED_EVERY_SECONDS for a key, in this process."""
@@ -114,32 +85,13 @@ class _KeyCache:
             return True
 
 
-key_cache = _KeyCache()
+key_cache = SchemaRowCache(CHANNEL, MAX_ENTRIES)
+_last_use = _LastUse()
 
 
 def follow_revocations() -> None:
-    """Subscribe the key cache to the registry listener (AppConfig.ready, before any request).
-
-    This process also forgets a schema's keys as soon as its own change of a key commits,
-    not a notification later.
-    """
-    from django.db import transaction
-    from django.db.models.signals import post_delete, post_save
-
-    registry_cache.follow(CHANNEL, key_cache.forget)
-
-    def changed(**kwargs: object) -> None:
-        schema = connection.schema_name
-        transaction.on_commit(lambda: key_cache.forget(schema))
-
-    post_save.connect(changed, sender=ApiKey, weak=False, dispatch_uid="api-key-cache-save")
-    post_delete.connect(changed, sender=ApiKey, weak=False, dispatch_uid="api-key-cache-delete")
-
-
-def announce_change() -> None:
-    """Tell every worker, at commit, to forget the current schema's keys (call inside the change's transaction)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, connection.schema_name])
+    """Subscribe the key cache to the registry listener (AppConfig.ready, before any request)."""
+    key_cache.watch(ApiKey)
 
 
 def _principal(row: ApiKey) -> ApiKeyPrincipal:
@@ -162,18 +114,7 @@ def _load(key_id: str) -> ApiKeyPrincipal | None:
 
 def find(key_id: str) -> ApiKeyPrincipal | None:
     """The key with this id in the current schema, from this process's cache when it may answer."""
-    schema = connection.schema_name
-    usable = not connection.in_atomic_block and registry_cache.usable()
-    if usable:
-        cached = key_cache.get(schema, key_id)
-        if cached is not None:
-            return cached
-    generation = key_cache.generation()
-    principal = _load(key_id)
-    # Unknown ids are not remembered: anyone can send any.
-    if usable and principal is not None:
-        key_cache.put(generation, schema, principal)
-    return principal
+    return key_cache.read_through(key_id, _load)
 
 
 def authenticate(credential: Credential) -> ApiKeyPrincipal | None:
@@ -192,6 +133,6 @@ def authenticate(credential: Credential) -> ApiKeyPrincipal | None:
 
 def note_use(principal: ApiKeyPrincipal) -> None:
     """Record that the key was used, with a write at most once a minute per key and process."""
-    if key_cache.due_for_write(connection.schema_name, principal.pk, time.monotonic()):
+    if _last_use.due_for_write(connection.schema_name, principal.pk, time.monotonic()):
         # Only last_used_at, which no cache holds: nothing to announce.
         ApiKey.objects.filter(pk=principal.pk).update(last_used_at=timezone.now())

@@ -78,7 +78,7 @@ class ApiKey(HashedToken):
     """A key of the tenant itself, not of a user: for scripts and integrations (see ``tenants.credentials``).
 
     Found by its public ``key_id`` and checked against the digest of the whole key. Revoking
-    deletes the row and tells every worker's key cache at commit (``accounts.keys.announce_change``).
+    deletes the row, and the delete tells every worker's key cache at commit (``accounts.keys``).
     """
 
     key_id = models.CharField(max_length=12, unique=True, editable=False)

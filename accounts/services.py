@@ -17,7 +17,6 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts import keys
 from accounts.errors import (
     ApiKeyNotFound,
     InvalidAccountInput,
@@ -224,14 +223,13 @@ def create_api_key(
 
 
 def revoke_api_key(key_id: int, actor: Actor = SYSTEM) -> None:
-    """Delete a key; every worker refuses it from the commit on (``accounts.keys.announce_change``)."""
+    """Delete a key; every worker refuses it from the commit on (the delete is announced: ``accounts.keys``)."""
     with transaction.atomic():
         key = ApiKey.objects.select_for_update().filter(pk=key_id).first()
         if key is None:
             raise ApiKeyNotFound()
         audit.record("key.revoke", actor, f"key:{key.pk}", _audited_key(key), None)
         key.delete()
-        keys.announce_change()
 
 
 # --- Workspace settings -------------------------------------------------------------------

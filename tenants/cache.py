@@ -106,6 +106,7 @@ class RegistryCache:
         self._lock = threading.Lock()
         self._tenants: dict[str, object] = {}
         self._hosts: dict[str, str] = {}
+        self._plans: dict[object, object] = {}
         self._generation = 0
         self._healthy = False
         self._listener: _Listener | None = None
@@ -123,6 +124,7 @@ class RegistryCache:
                     # A forked child inherits the parent's dicts but not its thread.
                     self._tenants.clear()
                     self._hosts.clear()
+                    self._plans.clear()
                     self._healthy = False
                     self._generation += 1
                     params = listener_params()
@@ -154,6 +156,7 @@ class RegistryCache:
             self._generation += 1
             self._tenants.clear()
             self._hosts.clear()
+            self._plans.clear()
             if healthy is not None:
                 self._healthy = healthy
         if healthy is not None:
@@ -205,6 +208,12 @@ class RegistryCache:
             if len(self._tenants) + len(self._hosts) >= MAX_ENTRIES:
                 self._tenants.clear()
                 self._hosts.clear()
+                self._plans.clear()
+            # The tenants of one plan share one copy of it (a third of an entry's memory): every
+            # change of a plan clears the cache, so the copies kept are those of this generation.
+            plan = row._state.fields_cache.get("plan")
+            if plan is not None:
+                row._state.fields_cache["plan"] = self._plans.setdefault(plan.pk, plan)
             self._tenants[tenant_id] = row
             if host is not None:
                 self._hosts[host] = tenant_id
@@ -241,7 +250,7 @@ def read_through(load: Callable[[str], Any], *, tenant_id: str | None = None, ho
     tenant = load(key)
     # Unknown ids and hosts are not remembered: anyone can send any.
     if tenant is not None:
-        registry_cache.put(generation, tenant.id, tenant, host=host)
+        registry_cache.put(generation, tenant.id, _copy(tenant), host=host)
     return tenant
 
 
@@ -258,3 +267,84 @@ def connect_signals() -> None:
     for model in (Tenant, Domain, Plan):
         post_save.connect(changed, sender=model, weak=False, dispatch_uid=f"tenant-cache-{model.__name__}-save")
         post_delete.connect(changed, sender=model, weak=False, dispatch_uid=f"tenant-cache-{model.__name__}-delete")
+
+
+# -- caches of rows inside tenant schemas (API keys, user tokens) -------------------------------
+
+
+class SchemaRowCache:
+    """Rows read from tenant schemas, by (schema, key), for one process, on the registry's listener.
+
+    A change of a cached table in a schema is announced on ``channel`` with the schema's name
+    (``watch``): every process drops that schema's entries when the notification arrives, and
+    the writing process as soon as its transaction commits. Everything is dropped whenever the
+    listener connects or loses its connection, and on every change of the registry (a tenant
+    deleted, purged or made anew under the same name). Like the registry cache, this one
+    answers only while the listener is connected, and never keeps what it read inside a
+    transaction. Unknown keys are not remembered: anyone can send any.
+    """
+
+    def __init__(self, channel: str, max_entries: int) -> None:
+        self.channel = channel
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[str, str], Any] = {}
+        self._generation = 0
+
+    def forget(self, schema: str | None) -> None:
+        with self._lock:
+            self._generation += 1
+            if schema is None:
+                self._rows.clear()
+            else:
+                for entry in [entry for entry in self._rows if entry[0] == schema]:
+                    del self._rows[entry]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def read_through(self, key: str, load: Callable[[str], Any]) -> Any:
+        """The row of ``key`` in the current schema: from memory when the cache may answer, else ``load(key)``."""
+        schema = connection.schema_name
+        usable = registry_cache.usable()
+        if usable:
+            cached = self._rows.get((schema, key))
+            if cached is not None:
+                return cached
+        generation = self._generation
+        row = load(key)
+        if usable and row is not None:
+            with self._lock:
+                if generation == self._generation:  # else a change arrived while the row was read
+                    if len(self._rows) >= self.max_entries:
+                        self._rows.clear()
+                    self._rows[(schema, key)] = row
+        return row
+
+    def announce_change(self) -> None:
+        """Tell every process, at commit, to forget the current schema's rows (inside the change's transaction)."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [self.channel, connection.schema_name])
+
+    def watch(self, *models: type) -> None:
+        """Follow ``channel`` and announce every save and delete of ``models`` (AppConfig.ready).
+
+        Signals, not triggers: the tables live in each tenant's schema, which a Citus cluster
+        places on a worker node, where a trigger would be refused (and its NOTIFY would not
+        reach the coordinator's listeners). Every ORM write sends them, whoever makes it;
+        ``QuerySet.update`` does not, so it must not be used on the columns a cache holds.
+        """
+        from django.db import transaction
+        from django.db.models.signals import post_delete, post_save
+
+        registry_cache.follow(self.channel, self.forget)
+
+        def changed(**kwargs: object) -> None:
+            schema = connection.schema_name
+            self.announce_change()
+            transaction.on_commit(lambda: self.forget(schema))
+
+        for model in models:
+            uid = f"{self.channel}-{model.__name__}"
+            post_save.connect(changed, sender=model, weak=False, dispatch_uid=f"{uid}-save")
+            post_delete.connect(changed, sender=model, weak=False, dispatch_uid=f"{uid}-delete")

@@ -36,10 +36,10 @@ def table_of(sql: str) -> tuple[str, str]:
     return verb, match.group(1).replace('"', "") if match else ""
 
 
-# GET /api/users on a warm worker, exactly: the token (with its user), the rate-limit
-# counter (PostgreSQL, as REDIS_URL is unset in tests), the page of users.
+# GET /api/users on a warm worker, exactly: the rate-limit counter (PostgreSQL, as
+# REDIS_URL is unset in tests) and the page of users. The token and its user come from
+# the worker's memory (accounts.tokens).
 PINNED_USERS_QUERIES = [
-    ("SELECT", "accounts_authtoken"),
     ("INSERT", "public.tenants_ratelimitcounter"),
     ("SELECT", "accounts_tenantuser"),
 ]
@@ -165,3 +165,17 @@ def test_nothing_is_cached_from_inside_a_transaction(keys):
     client = JsonClient(tenant="ghost")
     assert client.get("/api/me").status_code == 401  # resolved (uncommitted), then refused: no token
     assert registry_cache.get_tenant("ghost") is None
+
+
+def test_cached_tenants_of_one_plan_share_one_copy_of_it(warm_cache):
+    first = Tenant.objects.select_related("plan").get(pk="acme")
+    second = Tenant.objects.select_related("plan").get(pk="acme")
+    assert first.plan is not second.plan
+    generation = registry_cache.generation()
+    registry_cache.put(generation, "one", first)
+    registry_cache.put(generation, "two", second)
+    assert registry_cache.get_tenant("one").plan is registry_cache.get_tenant("two").plan
+    registry_cache.invalidate()  # a plan changed: the next rows bring their own copy
+    registry_cache.put(registry_cache.generation(), "two", Tenant.objects.select_related("plan").get(pk="acme"))
+    assert registry_cache.get_tenant("two").plan is not first.plan
+    registry_cache.invalidate()
