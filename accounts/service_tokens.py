@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import tokens
 from accounts.errors import InvalidRefreshToken
 from accounts.keys import ApiKeyPrincipal, find
 from accounts.models import RefreshToken, TenantUser
@@ -122,4 +123,5 @@ def principal_of(claims: dict) -> TenantUser | ApiKeyPrincipal | None:
     if subject.startswith(KEY_SUBJECT):
         return _usable_key(subject[len(KEY_SUBJECT) :])
     pk = parse_id(subject)
-    return TenantUser.objects.filter(pk=pk, is_active=True).first() if pk is not None else None
+    user = tokens.user(pk) if pk is not None else None
+    return user if user is not None and user.is_active else None

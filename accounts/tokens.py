@@ -1,11 +1,11 @@
-"""Checking a tenant user's API token on a request: no database round trip on a warm worker.
+"""Checking a tenant user's API token or JWT on a request: no database round trip on a warm worker.
 
 Each worker process keeps the tokens it has checked in memory, by schema and digest, with
-their user (``tenants.cache.SchemaRowCache``). Every save or delete of a token or of a user
-in a schema is announced on the ``auth_tokens`` channel in its own transaction, and every
-process drops that schema's tokens when the notification arrives: a token deleted by a
-sign-out, or a user deactivated or given another role, is seen by every worker within
-milliseconds of the commit, as on the database.
+their user, and the users that JWTs name, by id (``tenants.cache.SchemaRowCache``). Every
+save or delete of a token or of a user in a schema is announced on the ``auth_tokens``
+channel in its own transaction, and every process drops that schema's entries when the
+notification arrives: a token deleted by a sign-out, or a user deactivated or given another
+role, is seen by every worker within milliseconds of the commit, as on the database.
 
 What is kept is the rows' values, not model instances, and not the password hash or last
 sign-in time: each request gets model instances of its own (a view that changes its user
@@ -21,7 +21,7 @@ from core.models import digest
 from tenants.cache import SchemaRowCache
 
 CHANNEL = "auth_tokens"
-# A worker that has checked more tokens than this starts again from none (about 1 kB each).
+# A worker that has checked more tokens and users than this starts again from none (about 1 kB each).
 MAX_ENTRIES = 20_000
 
 # The digest is the cache's key, not kept twice; the password hash and the last sign-in are
@@ -32,6 +32,8 @@ _USER_FIELDS = tuple(
 )
 
 token_cache = SchemaRowCache(CHANNEL, MAX_ENTRIES)
+# Users named by id (by a JWT) share the cache, under keys no digest can take.
+_USER_KEY = "user:"
 
 
 def follow_changes() -> None:
@@ -46,6 +48,17 @@ def _load(key_digest: str) -> tuple[tuple, tuple] | None:
     return tuple(getattr(token, name) for name in _TOKEN_FIELDS), tuple(
         getattr(token.user, name) for name in _USER_FIELDS
     )
+
+
+def _load_user(key: str) -> tuple | None:
+    user = TenantUser.objects.filter(pk=int(key[len(_USER_KEY) :])).first()
+    return None if user is None else tuple(getattr(user, name) for name in _USER_FIELDS)
+
+
+def user(pk: int) -> TenantUser | None:
+    """The user ``pk`` of the current schema, active or not (a JWT names its user by id), or None."""
+    values = token_cache.read_through(f"{_USER_KEY}{pk}", _load_user)
+    return None if values is None else TenantUser.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, values)
 
 
 def find(raw_key: str) -> AuthToken | None:

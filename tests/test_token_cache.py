@@ -126,3 +126,19 @@ def test_a_deactivation_reaches_both_workers_within_a_second(dora, server):  # n
         services.update_user(user.pk, {"is_active": False})
     time.sleep(PROPAGATION_SECONDS)
     assert {status for status, _ in answers_from_both_workers(port, headers, log)} == {401}
+
+
+def test_the_user_a_jwt_names_is_read_from_memory_and_a_deactivation_seen_at_once(dora):
+    from accounts import service_tokens
+
+    user, _ = dora
+    with schema_context("acme"):
+        access = service_tokens.issue_for_user(Tenant.objects.get(pk="acme"), user).access
+    client = JsonClient(HTTP_AUTHORIZATION=f"Bearer {access}")
+    status, cold = statements(client)
+    assert status == 200 and ("SELECT", "accounts_tenantuser") in cold
+    status, warm = statements(client)
+    assert status == 200 and ("SELECT", "accounts_tenantuser") not in warm
+    with schema_context("acme"):
+        services.update_user(user.pk, {"is_active": False})
+    assert client.get("/api/me").status_code == 401
