@@ -9,16 +9,16 @@ from accounts.backends import on_public_schema
 
 
 class HashedTokenAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Token <key>`` looked up by digest in ``model``."""
+    """``Authorization: Token <key>``, found by digest by the subclass's ``lookup``."""
 
     keyword = "Token"
-    model = None  # set by subclasses
 
     def applies(self) -> bool:
         return True
 
     def lookup(self, raw_key: str):
-        return self.model.lookup(raw_key)
+        """The token of ``raw_key`` with its ``user``, or None (``raw_key`` is 1 to 128 ASCII characters)."""
+        raise NotImplementedError
 
     def authenticate(self, request):
         parts = authentication.get_authorization_header(request).split()
@@ -30,7 +30,7 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
             raw_key = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid token header") from exc
-        token = self.lookup(raw_key) if self.applies() else None
+        token = self.lookup(raw_key) if self.applies() and 0 < len(raw_key) <= 128 else None
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid token")
         return token.user, token
@@ -42,24 +42,20 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
 class StaffTokenAuthentication(HashedTokenAuthentication):
     """Platform staff tokens; they exist only in the public schema."""
 
-    @property
-    def model(self):
-        from tenants.models import StaffToken
-
-        return StaffToken
-
     def applies(self) -> bool:
         return on_public_schema()
 
+    def lookup(self, raw_key: str):
+        from tenants.models import StaffToken
+
+        return StaffToken.lookup(raw_key)
+
 
 class TenantTokenAuthentication(HashedTokenAuthentication):
-    """Tenant user tokens; each tenant's live in its own schema, so they cannot cross over (cached: accounts.tokens)."""
+    """Tenant user tokens; each tenant's live in its own schema, so they cannot cross over.
 
-    @property
-    def model(self):
-        from accounts.models import AuthToken
-
-        return AuthToken
+    Checked from this process's memory on a warm worker (``accounts.tokens``).
+    """
 
     def applies(self) -> bool:
         return not on_public_schema()

@@ -45,26 +45,30 @@ def _load(key_digest: str) -> tuple[tuple, tuple] | None:
     token = AuthToken.objects.select_related("user").filter(key_digest=key_digest).first()
     if token is None:
         return None
-    return tuple(getattr(token, name) for name in _TOKEN_FIELDS), tuple(
-        getattr(token.user, name) for name in _USER_FIELDS
-    )
+    return tuple(getattr(token, name) for name in _TOKEN_FIELDS), _user_values(token.user)
 
 
-def _load_user(key: str) -> tuple | None:
-    user = TenantUser.objects.filter(pk=int(key[len(_USER_KEY) :])).first()
-    return None if user is None else tuple(getattr(user, name) for name in _USER_FIELDS)
+def _user_values(user: TenantUser) -> tuple:
+    return tuple(getattr(user, name) for name in _USER_FIELDS)
+
+
+def _user_of(values: tuple) -> TenantUser:
+    return TenantUser.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, values)
 
 
 def user(pk: int) -> TenantUser | None:
     """The user ``pk`` of the current schema, active or not (a JWT names its user by id), or None."""
-    values = token_cache.read_through(f"{_USER_KEY}{pk}", _load_user)
-    return None if values is None else TenantUser.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, values)
+
+    def load(_: str) -> tuple | None:
+        found = TenantUser.objects.filter(pk=pk).first()
+        return None if found is None else _user_values(found)
+
+    values = token_cache.read_through(f"{_USER_KEY}{pk}", load)
+    return None if values is None else _user_of(values)
 
 
 def find(raw_key: str) -> AuthToken | None:
     """The token of ``raw_key`` in the current schema, with its user (``token.user``), or None."""
-    if not raw_key or len(raw_key) > 128:
-        return None
     key_digest = digest(raw_key)
     row = token_cache.read_through(key_digest, _load)
     if row is None:
@@ -72,5 +76,5 @@ def find(raw_key: str) -> AuthToken | None:
     token_values, user_values = row
     token = AuthToken.from_db(DEFAULT_DB_ALIAS, _TOKEN_FIELDS, token_values)
     token.key_digest = key_digest
-    token.user = TenantUser.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, user_values)
+    token.user = _user_of(user_values)
     return token

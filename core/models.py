@@ -42,8 +42,7 @@ class HashedToken(models.Model):
 
     @classmethod
     def lookup(cls, raw_key: str) -> Self | None:
-        if not raw_key or len(raw_key) > 128:
-            return None
+        """The token of ``raw_key`` with its ``user``, or None."""
         return cls.objects.select_related("user").filter(key_digest=digest(raw_key)).first()
 
 

@@ -142,3 +142,20 @@ def test_the_user_a_jwt_names_is_read_from_memory_and_a_deactivation_seen_at_onc
     with schema_context("acme"):
         services.update_user(user.pk, {"is_active": False})
     assert client.get("/api/me").status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("length", [128, 129, 5000])
+def test_a_token_of_any_length_is_a_401_in_json_on_tenant_and_platform_routes(length):
+    raw = "x" * length
+    tenant = JsonClient(token=raw, tenant="acme").get("/api/users")
+    platform = JsonClient(token=raw).get("/admin/tenants")
+    assert (tenant.status_code, tenant.json()) == (401, INVALID)
+    assert (platform.status_code, platform.json()) == (401, INVALID)
+
+
+@pytest.mark.django_db
+def test_a_token_longer_than_any_issued_is_refused_without_a_query():
+    with CaptureQueriesContext(connection) as sent:
+        assert JsonClient(token="x" * 129, tenant="acme").get("/api/users").status_code == 401
+    assert ("SELECT", "accounts_authtoken") not in [table_of(q["sql"]) for q in sent.captured_queries]
