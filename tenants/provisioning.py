@@ -167,9 +167,10 @@ def _fill_batch(size: int, recordings: dict) -> tuple[int, int, int]:
         )
         leftovers = [row[0] for row in cursor.fetchall() if row[0] not in current]
     if leftovers:
-        for name in leftovers[:_FILL_BATCH]:
+        dropping = leftovers[:_FILL_BATCH]
+        for name in dropping:
             _drop_schema(name)
-        return 0, 0, len(leftovers[:_FILL_BATCH])
+        return 0, 0, len(dropping)
     missing = min(_FILL_BATCH, size - len(current))
     if missing <= 0:
         return 0, 0, 0
