@@ -43,6 +43,29 @@ def test_a_pooled_schema_is_identical_to_a_migrated_schema_and_empty(committed_d
     assert "accounts_tenantuser" in rows_outside_migrations("pooled")
 
 
+def test_the_users_table_has_no_pattern_index(committed_db, reference_schema):
+    """Only the primary key and username's unique index: the page of users plans over two indexes, not three."""
+    from importlib import import_module
+
+    from accounts.models import TenantUser
+
+    dropped = import_module("accounts.migrations.0007_drop_username_pattern_index").PATTERN_INDEX
+    with connection.schema_editor(atomic=False) as editor:
+        assert dropped == editor._create_index_name(TenantUser._meta.db_table, ["username"], suffix="_like")
+    fill_pool(3)
+    committed_db.append("indexed")
+    services.provision_tenant(tenant_id="indexed", name="Indexed")
+    for schema in (reference_schema, "indexed"):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'accounts_tenantuser'", [schema]
+            )
+            assert sorted(row[0] for row in cursor.fetchall()) == [
+                "accounts_tenantuser_pkey",
+                "accounts_tenantuser_username_key",
+            ], schema
+
+
 def test_provisioning_takes_its_schema_from_the_pool(committed_db):
     fill_pool(3)
     before = set(pool_schemas())
