@@ -49,8 +49,23 @@ class Decision:
     retry_after: int  # seconds until the next month starts (UTC)
 
 
+ADMITTED = Decision(True, 0)
+
+
+# The month of the latest call (start, end, "YYYY-MM"): formatted once a month, not once a request.
+_month: tuple[float, float, str] = (0.0, 0.0, "")
+
+
 def period_of(now: float) -> str:
-    return time.strftime("%Y-%m", time.gmtime(now))
+    """The calendar month (UTC) of a moment, as "YYYY-MM"."""
+    global _month
+    start, end, period = _month
+    if start <= now < end:
+        return period
+    day = time.gmtime(now)
+    period = time.strftime("%Y-%m", day)
+    _month = (float(calendar.timegm((day.tm_year, day.tm_mon, 1, 0, 0, 0))), next_month_start(now), period)
+    return period
 
 
 def next_month_start(now: float) -> float:
@@ -279,7 +294,9 @@ def hit(tenant_id: str, quota: int | None, now: float | None = None) -> Decision
         allowed = int(allowed) >= 0
     else:
         allowed = meter.hit(tenant_id, quota, period)
-    return Decision(allowed, 0 if allowed else max(1, int(next_month_start(now) - now + 0.999)))
+    if allowed:
+        return ADMITTED
+    return Decision(False, max(1, int(next_month_start(now) - now + 0.999)))
 
 
 def requests_in(tenant_ids: list[str], period: str) -> dict[str, int]:

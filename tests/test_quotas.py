@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import time
 
 import pytest
 from django.db import connection, transaction
@@ -269,3 +270,12 @@ def test_period_and_next_month():
     assert metering.next_month_start(END_OF_JANUARY) == END_OF_JANUARY + 60
     december = calendar.timegm((2030, 12, 15, 0, 0, 0))
     assert metering.next_month_start(december) == calendar.timegm((2031, 1, 1, 0, 0, 0))
+
+
+def test_the_month_is_right_on_both_sides_of_its_edges_whatever_was_asked_before():
+    """period_of remembers the month it formatted last; moments before, in and after it all get their own."""
+    february = END_OF_JANUARY + 60
+    moments = [END_OF_JANUARY, february - 1, february, END_OF_JANUARY, february + 86400 * 28, 0.0, february - 0.001]
+    expected = ["2031-01", "2031-01", "2031-02", "2031-01", "2031-03", "1970-01", "2031-01"]
+    assert [metering.period_of(moment) for moment in moments] == expected
+    assert metering.period_of(time.time()) == time.strftime("%Y-%m", time.gmtime())
