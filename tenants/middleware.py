@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from django.conf import settings
 from django.db import connection
@@ -93,10 +94,24 @@ class TenantResolutionMiddleware:
         self.public_hosts = frozenset(settings.PUBLIC_HOSTS)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        # Every request starts on the public schema, whatever the connection did before.
-        connection.set_schema_to_public()
         request.tenant = None
         request.credential = None
+        outcome = self._resolve(request)
+        # Every request is given its schema here, once, whatever the connection served before:
+        # its tenant's, or the public schema for everything else (error answers included).
+        if isinstance(outcome, Tenant):
+            request.tenant = outcome
+            connection.set_tenant(outcome)
+            request.urlconf = settings.ROOT_URLCONF
+            return self.get_response(request)
+        connection.set_schema_to_public()
+        if outcome is None:
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            return self.get_response(request)
+        return outcome()  # a refusal, made on the public schema (an error page may render templates)
+
+    def _resolve(self, request: HttpRequest) -> Tenant | Callable[[], HttpResponse] | None:
+        """The request's tenant; None for a public route; else what makes the error to answer."""
         path = request.path_info
         host = _host_name(request)
 
@@ -104,49 +119,46 @@ class TenantResolutionMiddleware:
         if host not in self.public_hosts:
             host_tenant = tenant_for_host(host)
             if not _reachable(host_tenant):
-                return _unknown(request, _label_of(host))
+                return partial(_unknown, request, _label_of(host))
 
         if is_platform_path(path):
-            if host_tenant is not None:
-                return json_error("Not found", 404)
-            return self._public(request)
+            return partial(json_error, "Not found", 404) if host_tenant is not None else None
 
         # META rather than request.headers, which builds a dict of every header per request.
         header = (request.META.get(TENANT_HEADER_META) or "").strip()
-        credential = presented(request) if needs_tenant(path) else None
+        tenant_route = needs_tenant(path)
+        credential = presented(request) if tenant_route else None
         if host_tenant is not None:
             if header and header != host_tenant.id:
-                return json_error(f"{TENANT_HEADER} header does not match the tenant of this host", 400)
+                return partial(json_error, f"{TENANT_HEADER} header does not match the tenant of this host", 400)
             tenant = host_tenant
         elif header:
             tenant = get_tenant(header)
             if not _reachable(tenant):
-                return _unknown(request, header)
+                return partial(_unknown, request, header)
         elif credential is not None:
             tenant = get_tenant(credential.tenant_id) if credential.tenant_id else None
             if tenant is None:
-                return json_error(credential.refusal, 401)
-        elif needs_tenant(path):
-            return json_error(f"Missing {TENANT_HEADER} header", 400)
+                return partial(json_error, credential.refusal, 401)
+        elif tenant_route:
+            return partial(json_error, f"Missing {TENANT_HEADER} header", 400)
         else:
-            return self._public(request)
+            return None
 
         if credential is not None and credential.tenant_id != tenant.id:
             # Malformed, or another tenant's: the same answer, which tells nothing about other tenants.
-            return json_error(credential.refusal, 401)
+            return partial(json_error, credential.refusal, 401)
         request.credential = credential
         if not tenant.active:
-            return error_response(
-                request, 403, "Tenant account is suspended", "This workspace is suspended", SUSPENDED_WORKSPACE
+            return partial(
+                error_response,
+                request,
+                403,
+                "Tenant account is suspended",
+                "This workspace is suspended",
+                SUSPENDED_WORKSPACE,
             )
-        request.tenant = tenant
-        connection.set_tenant(tenant)
-        request.urlconf = settings.ROOT_URLCONF
-        return self.get_response(request)
-
-    def _public(self, request: HttpRequest) -> HttpResponse:
-        request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
-        return self.get_response(request)
+        return tenant
 
 
 RATE_LIMITED = (

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from tenants import services
 from tenants.cache import registry_cache
 from tenants.models import Plan, Tenant
+from tenants.selectors import get_tenant
 from tests.conftest import JsonClient, wsgi_request
 
 
@@ -179,3 +180,21 @@ def test_cached_tenants_of_one_plan_share_one_copy_of_it(warm_cache):
     registry_cache.put(registry_cache.generation(), "two", Tenant.objects.select_related("plan").get(pk="acme"))
     assert registry_cache.get_tenant("two").plan is not first.plan
     registry_cache.invalidate()
+
+
+def test_each_reader_gets_a_copy_of_the_cached_tenant_of_its_own(warm_cache):
+    """What one request does to its tenant object reaches neither the cache nor another request."""
+    assert get_tenant("acme") is not None  # cached now
+    first, second = get_tenant("acme"), get_tenant("acme")
+    assert first is not second and first == second
+    assert first.plan is second.plan  # the plan is shared, as with copy.copy: it is read, never changed
+    first.name = "Changed"
+    first._state.fields_cache.pop("plan")
+    first._state.adding = True
+    third = get_tenant("acme")
+    assert third.name == second.name != "Changed"
+    assert third._state.fields_cache["plan"] is second.plan and not third._state.adding
+    assert third._state.db == second._state.db == "default"
+    with CaptureQueriesContext(connection) as queries:
+        assert third.plan.pk == second.plan_id  # from the copied cache of related objects: no query
+    assert not queries.captured_queries

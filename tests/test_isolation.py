@@ -81,6 +81,23 @@ def test_a_failed_request_does_not_leak_its_schema(monkeypatch, keys, failure):
         assert cursor.fetchone()[0] == "public"
 
 
+@pytest.mark.parametrize(
+    "refused",
+    [
+        {"tenant": "no-such-tenant"},  # unknown: 404
+        {"host": "nowhere.localhost"},  # unknown host: 404
+        {},  # no tenant named: 400
+        {"tenant": "globex", "host": "acme.localhost"},  # header and host disagree: 400
+    ],
+)
+def test_a_refused_request_is_answered_on_the_public_schema(keys, refused):
+    """The schema a connection served last is never the one a refusal runs on."""
+    assert JsonClient(tenant="acme", token=keys.alice).get("/api/users").status_code == 200
+    assert connection.schema_name == "acme"
+    assert JsonClient(token=keys.alice, **refused).get("/api/users").status_code in (400, 404)
+    assert connection.schema_name == get_public_schema_name()
+
+
 def test_a_request_error_in_one_tenant_then_the_other_by_subdomain(monkeypatch, keys):
     monkeypatch.setattr(tenant_views.AnalyticsViewSet, "retrieve", _failing_view(_raise_database_error))
     JsonClient(host="acme.localhost", token=keys.alice, raise_request_exception=False).get("/api/analytics")

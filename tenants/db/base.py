@@ -267,6 +267,11 @@ class DatabaseWrapper(TenantDatabaseWrapper):
         return cursor
 
     def set_tenant(self, tenant, include_public: bool = True) -> None:
+        if tenant.schema_name == self.schema_name and include_public == self.include_public_schema:
+            # The schema already wanted (a worker serving one tenant again): nothing to change,
+            # and no content type cache to clear, since that only differs between schemas.
+            self.tenant = tenant
+            return
         held = self.search_path_set_schemas
         super().set_tenant(tenant, include_public)
         # What the session holds did not change: only the wish did.
