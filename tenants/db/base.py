@@ -63,6 +63,9 @@ from tenants import citus
 DIRECT = "direct"
 TRANSACTION = "transaction"
 POOL_MODES = (DIRECT, TRANSACTION)
+# Search paths remembered per connection, one per schema served: above the tenants a worker
+# serves (a bound of 10,000 was cleared and refilled over and over at 10,000 tenants).
+MEMO_ENTRIES = 50_000
 
 # Statements sent without the path: transaction control (the path rides on the statements
 # inside the transaction; a ROLLBACK TO after an error must not be preceded by a query), and
@@ -282,7 +285,7 @@ class DatabaseWrapper(TenantDatabaseWrapper):
         paths = self._wanted_paths.get(key)
         if paths is None:
             paths = self._get_cursor_search_paths()
-            if len(self._wanted_paths) > 10_000:  # bounded: one entry per tenant served
+            if len(self._wanted_paths) > MEMO_ENTRIES:  # bounded: one entry per tenant served
                 self._wanted_paths.clear()
             self._wanted_paths[key] = paths
         return paths
@@ -299,7 +302,7 @@ class DatabaseWrapper(TenantDatabaseWrapper):
             statement = f"SELECT set_config('search_path', '{value}', true); "
             if escape_percent:  # the statement goes through psycopg's %s formatting with the caller's
                 statement = statement.replace("%", "%%")
-            if len(self._path_statements) > 10_000:
+            if len(self._path_statements) > MEMO_ENTRIES:
                 self._path_statements.clear()
             self._path_statements[key] = statement
         return statement
