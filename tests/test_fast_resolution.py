@@ -198,3 +198,72 @@ def test_each_reader_gets_a_copy_of_the_cached_tenant_of_its_own(warm_cache):
     with CaptureQueriesContext(connection) as queries:
         assert third.plan.pk == second.plan_id  # from the copied cache of related objects: no query
     assert not queries.captured_queries
+
+
+def test_a_host_is_parsed_once_per_worker_validated_first_and_forgotten_when_the_settings_change(monkeypatch):
+    from django.core.exceptions import DisallowedHost
+    from django.http import HttpRequest
+    from django.test import RequestFactory, override_settings
+
+    from tenants import middleware
+
+    parsed: list[str] = []
+    get_host = HttpRequest.get_host
+    monkeypatch.setattr(HttpRequest, "get_host", lambda request: parsed.append("x") or get_host(request))
+    middleware._host_names.clear()
+
+    def name_of(host: str, **extra: str) -> str:
+        return middleware._host_name(RequestFactory().get("/api/users", HTTP_HOST=host, **extra))
+
+    with override_settings(ALLOWED_HOSTS=[".localhost", "[::1]"]):
+        assert name_of("Acme.Localhost:8000") == "acme.localhost"
+        assert name_of("Acme.Localhost:8000") == "acme.localhost"
+        assert name_of("[::1]:8000") == "[::1]"
+        assert len(parsed) == 2  # once per distinct Host header
+        with pytest.raises(DisallowedHost):
+            name_of("evil.example")
+        with pytest.raises(DisallowedHost):  # a refused host is not kept: refused again
+            name_of("evil.example")
+        # With proxies trusted, X-Forwarded-Host names the host: part of what is remembered.
+        with override_settings(USE_X_FORWARDED_HOST=True):
+            assert name_of("acme.localhost", HTTP_X_FORWARDED_HOST="globex.localhost") == "globex.localhost"
+    with override_settings(ALLOWED_HOSTS=["globex.localhost"]), pytest.raises(DisallowedHost):
+        name_of("Acme.Localhost:8000")  # allowed before, not any more: checked again
+
+
+def test_the_host_names_kept_are_bounded(monkeypatch):
+    from django.test import RequestFactory, override_settings
+
+    from tenants import middleware
+
+    monkeypatch.setattr(middleware, "HOST_NAMES_MAX", 3)
+    middleware._host_names.clear()
+    with override_settings(ALLOWED_HOSTS=[".localhost"]):
+        for number in range(10):
+            host = f"t{number}.localhost"
+            assert middleware._host_name(RequestFactory().get("/", HTTP_HOST=host)) == host
+            assert len(middleware._host_names) <= 3
+
+
+@pytest.mark.parametrize(
+    ("path", "platform", "tenant_route"),
+    [
+        ("/admin", True, False),
+        ("/admin/tenants", True, False),
+        ("/administrator", False, False),
+        ("/django-admin/", True, False),
+        ("/api", False, True),
+        ("/api/users", False, True),
+        ("/apiary", False, False),
+        ("/api/schema", False, False),
+        ("/api/schema/", False, False),
+        ("/api/docs/x", False, False),
+        ("/api/schemas", False, True),
+        ("/", False, False),
+    ],
+)
+def test_route_families_are_whole_path_segments(path, platform, tenant_route):
+    from tenants.middleware import is_platform_path, needs_tenant
+
+    assert is_platform_path(path) is platform
+    assert needs_tenant(path) is tenant_route
