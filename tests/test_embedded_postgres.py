@@ -19,3 +19,12 @@ def test_a_new_embedded_server_gets_its_settings_once_and_keeps_them(tmp_path):
         assert (data_dir / "postmaster.pid").read_text().split()[0] == pid
     finally:
         embedded_postgres.stop(data_dir)
+
+
+def test_shared_buffers_are_a_quarter_of_memory_in_whole_gigabytes_from_1_to_8():
+    gigabyte = 2**30
+    assert embedded_postgres.shared_buffers(2 * gigabyte) == "1GB"
+    assert embedded_postgres.shared_buffers(7 * gigabyte) == "1GB"
+    assert embedded_postgres.shared_buffers(8 * gigabyte) == "2GB"
+    assert embedded_postgres.shared_buffers(24 * gigabyte) == "6GB"
+    assert embedded_postgres.shared_buffers(256 * gigabyte) == "8GB"
