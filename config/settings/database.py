@@ -26,7 +26,7 @@ DATABASES = {
         "POOL_MODE": env_str("DATABASE_POOL_MODE", "direct").lower(),
         # Close a connection at the end of the request in which it passed this many distinct tenant
         # schemas (0: never), so that no PostgreSQL backend keeps the catalogue of every schema.
-        "MAX_SCHEMAS_PER_CONNECTION": env_int("DATABASE_MAX_SCHEMAS_PER_CONNECTION", 150),
+        "MAX_SCHEMAS_PER_CONNECTION": env_int("DATABASE_MAX_SCHEMAS_PER_CONNECTION", 100),
     }
 }
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
