@@ -3,6 +3,8 @@ And the one answer to a client asking for a representation a route does not have
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import Http404, HttpRequest
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -12,8 +14,13 @@ from rest_framework.request import Request
 API_PREFIXES = ("/api", "/admin")
 
 
-def is_api_path(path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES)
+def subtree(*prefixes: str) -> Callable[[str], bool]:
+    """A test of whether a path is one of ``prefixes`` or lies below one (one tuple test per call, no loop)."""
+    below = tuple(prefix + "/" for prefix in prefixes)
+    return lambda path: path in prefixes or path.startswith(below)
+
+
+is_api_path = subtree(*API_PREFIXES)
 
 
 def wants_html(request: HttpRequest) -> bool:

@@ -14,6 +14,7 @@ from django.core.exceptions import DisallowedHost, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse
 
 from core.errors import Invalid, client_error, refusal_response
+from core.hosts import host_name
 
 request_log = logging.getLogger("saas.request")
 
@@ -79,7 +80,7 @@ class MalformedRequestMiddleware:
     @staticmethod
     def problem(request: HttpRequest) -> str | None:
         try:
-            request.get_host()
+            host_name(request)
         except DisallowedHost:
             return "Invalid Host header"
         if "\x00" in request.path_info or b"\x00" in unquote_to_bytes(request.META.get("QUERY_STRING", "")):

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from functools import partial
 
 from django.conf import settings
-from django.core.signals import setting_changed
 from django.db import connection
-from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from core.errors import error_response, json_error
+from core.hosts import host_name
+from core.http import subtree
 from tenants.credentials import presented
 from tenants.models import Tenant
 from tenants.ratelimit import count_tenant_request
@@ -34,56 +34,14 @@ SUSPENDED_WORKSPACE = (
 )
 
 
-def _subtree(*prefixes: str) -> Callable[[str], bool]:
-    """A test of whether a path is one of ``prefixes`` or lies below one (a tuple test per request, no loop)."""
-    below = tuple(prefix + "/" for prefix in prefixes)
-    return lambda path: path in prefixes or path.startswith(below)
-
-
-is_platform_path = _subtree(*PLATFORM_PREFIXES)
-_is_api_path = _subtree("/api")
-_is_public_api_path = _subtree(*PUBLIC_API_PREFIXES)
+is_platform_path = subtree(*PLATFORM_PREFIXES)
+_is_api_path = subtree("/api")
+_is_public_api_path = subtree(*PUBLIC_API_PREFIXES)
 
 
 def needs_tenant(path: str) -> bool:
     """Tenant API routes: on the public host they need X-Tenant-ID."""
     return _is_api_path(path) and not _is_public_api_path(path)
-
-
-# Host names by the headers they come from: ``get_host`` validates against ALLOWED_HOSTS and
-# parses again on every call, while a worker sees the same few hosts (its tenants') over and over.
-_host_names: dict[tuple[str | None, str], str] = {}
-HOST_NAMES_MAX = 50_000  # bounded: anyone can send any Host
-
-
-def _host_name(request: HttpRequest) -> str:
-    """The request's host without port, lower-cased (validated against ALLOWED_HOSTS)."""
-    meta = request.META
-    raw = meta.get("HTTP_HOST")
-    if raw is None:  # no Host header: get_host falls back on the server's own name
-        return _parse_host(request)
-    key = (meta.get("HTTP_X_FORWARDED_HOST"), raw)
-    name = _host_names.get(key)
-    if name is None:
-        name = _parse_host(request)  # raises DisallowedHost for a host that is not allowed: not kept
-        if len(_host_names) >= HOST_NAMES_MAX:
-            _host_names.clear()
-        _host_names[key] = name
-    return name
-
-
-def _parse_host(request: HttpRequest) -> str:
-    host = request.get_host().lower()
-    if host.startswith("["):
-        return host[: host.index("]") + 1]
-    return host.rsplit(":", 1)[0]
-
-
-@receiver(setting_changed)
-def _forget_host_names(*, setting: str, **kwargs: object) -> None:
-    """A host allowed under the old settings may not be under the new ones (tests change them)."""
-    if setting in ("ALLOWED_HOSTS", "USE_X_FORWARDED_HOST", "DEBUG"):
-        _host_names.clear()
 
 
 def _label_of(host: str) -> str:
@@ -146,7 +104,7 @@ class TenantResolutionMiddleware:
     def _resolve(self, request: HttpRequest) -> Tenant | Callable[[], HttpResponse] | None:
         """The request's tenant; None for a public route; else what makes the error to answer."""
         path = request.path_info
-        host = _host_name(request)
+        host = host_name(request)
 
         host_tenant = None
         if host not in self.public_hosts:

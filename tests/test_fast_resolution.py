@@ -205,15 +205,15 @@ def test_a_host_is_parsed_once_per_worker_validated_first_and_forgotten_when_the
     from django.http import HttpRequest
     from django.test import RequestFactory, override_settings
 
-    from tenants import middleware
+    from core import hosts
 
     parsed: list[str] = []
     get_host = HttpRequest.get_host
     monkeypatch.setattr(HttpRequest, "get_host", lambda request: parsed.append("x") or get_host(request))
-    middleware._host_names.clear()
+    hosts._host_names.clear()
 
     def name_of(host: str, **extra: str) -> str:
-        return middleware._host_name(RequestFactory().get("/api/users", HTTP_HOST=host, **extra))
+        return hosts.host_name(RequestFactory().get("/api/users", HTTP_HOST=host, **extra))
 
     with override_settings(ALLOWED_HOSTS=[".localhost", "[::1]"]):
         assert name_of("Acme.Localhost:8000") == "acme.localhost"
@@ -234,15 +234,15 @@ def test_a_host_is_parsed_once_per_worker_validated_first_and_forgotten_when_the
 def test_the_host_names_kept_are_bounded(monkeypatch):
     from django.test import RequestFactory, override_settings
 
-    from tenants import middleware
+    from core import hosts
 
-    monkeypatch.setattr(middleware, "HOST_NAMES_MAX", 3)
-    middleware._host_names.clear()
+    monkeypatch.setattr(hosts, "HOST_NAMES_MAX", 3)
+    hosts._host_names.clear()
     with override_settings(ALLOWED_HOSTS=[".localhost"]):
         for number in range(10):
             host = f"t{number}.localhost"
-            assert middleware._host_name(RequestFactory().get("/", HTTP_HOST=host)) == host
-            assert len(middleware._host_names) <= 3
+            assert hosts.host_name(RequestFactory().get("/", HTTP_HOST=host)) == host
+            assert len(hosts._host_names) <= 3
 
 
 @pytest.mark.parametrize(
