@@ -8,7 +8,10 @@ through ``POST /admin/tenants``, the migrate command with nothing to do and with
 AddField (in a scratch copy of the code, never in the repository), the workers' RSS and
 that of their PostgreSQL backends, and the statements a warm request sends. When
 Debian's ``pgbouncer`` is installed, a fourth set-up serves through it in transaction
-mode (``DATABASE_POOL_MODE=transaction``) and takes turns with the others.
+mode (``DATABASE_POOL_MODE=transaction``) and takes turns with the others. A last set-up
+is this project's with no bound on the schemas a connection serves
+(``DATABASE_MAX_SCHEMAS_PER_CONNECTION=0``): its latency over every tenant and its
+backends' memory are what the bound saves and what it costs.
 Prints a table and writes ``bench/results/latest.json`` and ``bench/results/scaling.png``.
 
 It works in its own database, ``bench_tenancy``, dropped and re-created on every run: on
@@ -434,7 +437,7 @@ def main() -> int:
             "baseline": AppServer(env, name="baseline", settings="bench.settings_baseline"),
             "stock": AppServer(env, name="stock", settings="bench.settings_stock"),
         }
-        by = {"tenant": "header", "baseline": "header", "stock": "host", "pooled": "header"}
+        by = {"tenant": "header", "baseline": "header", "stock": "host", "pooled": "header", "unbounded": "header"}
         # Transaction pooling through a Citus coordinator is a known gap (README, "Tests and CI").
         bouncer = None if on_citus else start_pgbouncer(database)
         if bouncer is not None:
@@ -445,6 +448,9 @@ def main() -> int:
                 "DATABASE_DIRECT_URL": database.url(BENCH_DB),
             }
             servers["pooled"] = AppServer(pooled_env, name="pooled", settings="config.settings")
+        # The same app with no bound on the schemas a connection serves: what the bound costs.
+        unbounded_env = {**env, "DATABASE_MAX_SCHEMAS_PER_CONNECTION": "0"}
+        servers["unbounded"] = AppServer(unbounded_env, name="unbounded", settings="config.settings")
         one = write_pairs(work / "one.txt", {tenant_id(1): tokens[tenant_id(1)]})
         api_key, access_token = machine_credentials(tenant_id(1))
         one_key = write_pairs(work / "key.txt", {tenant_id(1): api_key})
@@ -530,6 +536,9 @@ def main() -> int:
             slices["pooled"] = lambda: throughput("pooled")
             slices["pooled_p50_10"] = lambda: latency("pooled_p50_10", "pooled", ten)
             slices["pooled_p50_n"] = lambda: latency("pooled_p50_n", "pooled", everyone)
+        warm_everyone(servers["unbounded"], everyone, len(tokens))
+        slices["unbounded_p50_10"] = lambda: latency("unbounded_p50_10", "unbounded", ten)
+        slices["unbounded_p50_n"] = lambda: latency("unbounded_p50_n", "unbounded", everyone)
         log(f"{args.rounds} rounds of {len(slices)} alternating slices of {args.seconds:g} s")
         measured: dict[str, list[float]] = {name: [] for name in slices}
         names = list(slices)
@@ -545,6 +554,14 @@ def main() -> int:
         if "pooled" in measured:
             result["p50_ms_10_pooled"] = round(statistics.median(measured["pooled_p50_10"]), 3)
             result["p50_ms_n_pooled"] = round(statistics.median(measured["pooled_p50_n"]), 3)
+        result["p50_ms_10_unbounded"] = round(statistics.median(measured["unbounded_p50_10"]), 3)
+        result["p50_ms_n_unbounded"] = round(statistics.median(measured["unbounded_p50_n"]), 3)
+        # Read after its last slice: each of its backends has served every tenant, and kept them all.
+        rss, private = servers["unbounded"].backend_memory_mb()
+        result["pg_backend_rss_mb_unbounded"], result["pg_backend_private_mb_unbounded"] = (
+            round(rss, 1),
+            round(private, 1),
+        )
         result["p50_ms_10"] = round(statistics.median(measured["p50_10"]), 3)
         result["p50_ms_n"] = round(statistics.median(measured["p50_n"]), 3)
         result["p50_ms_10_best"] = round(min(measured["p50_10"]), 3)
@@ -553,6 +570,7 @@ def main() -> int:
             ("overhead_ratio", "tenant", "baseline"),
             ("speedup_vs_stock", "tenant", "stock"),
             ("p50_ratio_n_10", "p50_n", "p50_10"),
+            ("p50_ratio_n_10_unbounded", "unbounded_p50_n", "unbounded_p50_10"),
             ("api_key_ratio", "api_key", "tenant"),
             ("jwt_ratio", "jwt", "tenant"),
         ]
@@ -588,6 +606,7 @@ def main() -> int:
     result["jwt_ratio"] = round(result["rps_jwt"] / result["rps_tenant"], 3)
     result["speedup_vs_stock"] = round(result["rps_tenant"] / result["rps_stock"], 3)
     result["p50_ratio_n_10"] = round(result["p50_ms_n"] / result["p50_ms_10"], 3)
+    result["p50_ratio_n_10_unbounded"] = round(result["p50_ms_n_unbounded"] / result["p50_ms_10_unbounded"], 3)
     if "rps_pooled" in result:
         result["pooled_ratio"] = round(result["rps_pooled"] / result["rps_tenant"], 3)
         result["p50_ratio_n_10_pooled"] = round(result["p50_ms_n_pooled"] / result["p50_ms_10_pooled"], 3)
@@ -648,6 +667,14 @@ def main() -> int:
             verdict("pg_backend_rss_mb_max", result["pg_backend_rss_mb_max"]),
         ),
         ("pg_backend_private_mb_max", result["pg_backend_private_mb_max"], ""),
+        (
+            "no schema bound: p50_ms_10 / p50_ms_n",
+            f"{result['p50_ms_10_unbounded']} / {result['p50_ms_n_unbounded']}",
+            "",
+        ),
+        ("no schema bound: p50_ms_n / p50_ms_10", result["p50_ratio_n_10_unbounded"], ""),
+        ("no schema bound: pg_backend_rss_mb_max", result["pg_backend_rss_mb_unbounded"], ""),
+        ("no schema bound: pg_backend_private_mb_max", result["pg_backend_private_mb_unbounded"], ""),
         ("queries_per_warm_request (GET /api/users)", result["queries_per_warm_request"], ""),
     ]
     if "rps_pooled" in result:
