@@ -8,10 +8,10 @@ through ``POST /admin/tenants``, the migrate command with nothing to do and with
 AddField (in a scratch copy of the code, never in the repository), the workers' RSS and
 that of their PostgreSQL backends, and the statements a warm request sends. When
 Debian's ``pgbouncer`` is installed, a fourth set-up serves through it in transaction
-mode (``DATABASE_POOL_MODE=transaction``) and takes turns with the others. A last set-up
-is this project's with no bound on the schemas a connection serves
-(``DATABASE_MAX_SCHEMAS_PER_CONNECTION=0``): its latency over every tenant and its
-backends' memory are what the bound saves and what it costs.
+mode (``DATABASE_POOL_MODE=transaction``) and takes turns with the others. With
+``--unbounded`` (``BENCH_UNBOUNDED=1``), one more set-up is this project's with no bound on
+the schemas a connection serves (``DATABASE_MAX_SCHEMAS_PER_CONNECTION=0``): its latency
+over every tenant and its backends' memory tell what the bound costs and what it saves.
 Prints a table and writes ``bench/results/latest.json`` and ``bench/results/scaling.png``.
 
 It works in its own database, ``bench_tenancy``, dropped and re-created on every run: on
@@ -385,6 +385,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS") or 30))
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS") or 1))
     parser.add_argument("--creates", type=int, default=60, help="POST /admin/tenants timed at the final size")
+    parser.add_argument(
+        "--unbounded",
+        action="store_true",
+        default=os.environ.get("BENCH_UNBOUNDED") == "1",
+        help="also measure the app with no bound on the schemas a connection serves (BENCH_UNBOUNDED=1)",
+    )
     args = parser.parse_args()
     n = max(10, args.tenants)
 
@@ -448,9 +454,9 @@ def main() -> int:
                 "DATABASE_DIRECT_URL": database.url(BENCH_DB),
             }
             servers["pooled"] = AppServer(pooled_env, name="pooled", settings="config.settings")
-        # The same app with no bound on the schemas a connection serves: what the bound costs.
-        unbounded_env = {**env, "DATABASE_MAX_SCHEMAS_PER_CONNECTION": "0"}
-        servers["unbounded"] = AppServer(unbounded_env, name="unbounded", settings="config.settings")
+        if args.unbounded:  # the same app with no bound on the schemas a connection serves: what the bound costs
+            unbounded_env = {**env, "DATABASE_MAX_SCHEMAS_PER_CONNECTION": "0"}
+            servers["unbounded"] = AppServer(unbounded_env, name="unbounded", settings="config.settings")
         one = write_pairs(work / "one.txt", {tenant_id(1): tokens[tenant_id(1)]})
         api_key, access_token = machine_credentials(tenant_id(1))
         one_key = write_pairs(work / "key.txt", {tenant_id(1): api_key})
@@ -531,15 +537,17 @@ def main() -> int:
             "p50_10": lambda: latency("p50_10", "tenant", ten),
             "p50_n": lambda: latency("p50_n", "tenant", everyone),
         }
-        # Warmed first, so that the pooled set-up's warm-up stays the last before the slices.
-        warm_everyone(servers["unbounded"], everyone, len(tokens))
+        if "unbounded" in servers:
+            # Warmed first, so that the pooled set-up's warm-up stays the last before the slices.
+            warm_everyone(servers["unbounded"], everyone, len(tokens))
         if "pooled" in servers:
             warm_everyone(servers["pooled"], everyone, len(tokens))
             slices["pooled"] = lambda: throughput("pooled")
             slices["pooled_p50_10"] = lambda: latency("pooled_p50_10", "pooled", ten)
             slices["pooled_p50_n"] = lambda: latency("pooled_p50_n", "pooled", everyone)
-        slices["unbounded_p50_10"] = lambda: latency("unbounded_p50_10", "unbounded", ten)
-        slices["unbounded_p50_n"] = lambda: latency("unbounded_p50_n", "unbounded", everyone)
+        if "unbounded" in servers:
+            slices["unbounded_p50_10"] = lambda: latency("unbounded_p50_10", "unbounded", ten)
+            slices["unbounded_p50_n"] = lambda: latency("unbounded_p50_n", "unbounded", everyone)
         log(f"{args.rounds} rounds of {len(slices)} alternating slices of {args.seconds:g} s")
         measured: dict[str, list[float]] = {name: [] for name in slices}
         names = list(slices)
@@ -555,14 +563,13 @@ def main() -> int:
         if "pooled" in measured:
             result["p50_ms_10_pooled"] = round(statistics.median(measured["pooled_p50_10"]), 3)
             result["p50_ms_n_pooled"] = round(statistics.median(measured["pooled_p50_n"]), 3)
-        result["p50_ms_10_unbounded"] = round(statistics.median(measured["unbounded_p50_10"]), 3)
-        result["p50_ms_n_unbounded"] = round(statistics.median(measured["unbounded_p50_n"]), 3)
-        # Read after its last slice: each of its backends has served every tenant, and kept them all.
-        rss, private = servers["unbounded"].backend_memory_mb()
-        result["pg_backend_rss_mb_unbounded"], result["pg_backend_private_mb_unbounded"] = (
-            round(rss, 1),
-            round(private, 1),
-        )
+        if "unbounded" in servers:
+            result["p50_ms_10_unbounded"] = round(statistics.median(measured["unbounded_p50_10"]), 3)
+            result["p50_ms_n_unbounded"] = round(statistics.median(measured["unbounded_p50_n"]), 3)
+            # Read after its last slice: each of its backends has served every tenant, and kept them all.
+            rss, private = servers["unbounded"].backend_memory_mb()
+            result["pg_backend_rss_mb_unbounded"] = round(rss, 1)
+            result["pg_backend_private_mb_unbounded"] = round(private, 1)
         result["p50_ms_10"] = round(statistics.median(measured["p50_10"]), 3)
         result["p50_ms_n"] = round(statistics.median(measured["p50_n"]), 3)
         result["p50_ms_10_best"] = round(min(measured["p50_10"]), 3)
@@ -571,10 +578,11 @@ def main() -> int:
             ("overhead_ratio", "tenant", "baseline"),
             ("speedup_vs_stock", "tenant", "stock"),
             ("p50_ratio_n_10", "p50_n", "p50_10"),
-            ("p50_ratio_n_10_unbounded", "unbounded_p50_n", "unbounded_p50_10"),
             ("api_key_ratio", "api_key", "tenant"),
             ("jwt_ratio", "jwt", "tenant"),
         ]
+        if "unbounded" in servers:
+            pairs.append(("p50_ratio_n_10_unbounded", "unbounded_p50_n", "unbounded_p50_10"))
         if "pooled" in measured:
             pairs += [("pooled_ratio", "pooled", "tenant"), ("p50_ratio_n_10_pooled", "pooled_p50_n", "pooled_p50_10")]
         for label, upper, lower in pairs:
@@ -607,7 +615,8 @@ def main() -> int:
     result["jwt_ratio"] = round(result["rps_jwt"] / result["rps_tenant"], 3)
     result["speedup_vs_stock"] = round(result["rps_tenant"] / result["rps_stock"], 3)
     result["p50_ratio_n_10"] = round(result["p50_ms_n"] / result["p50_ms_10"], 3)
-    result["p50_ratio_n_10_unbounded"] = round(result["p50_ms_n_unbounded"] / result["p50_ms_10_unbounded"], 3)
+    if "p50_ms_n_unbounded" in result:
+        result["p50_ratio_n_10_unbounded"] = round(result["p50_ms_n_unbounded"] / result["p50_ms_10_unbounded"], 3)
     if "rps_pooled" in result:
         result["pooled_ratio"] = round(result["rps_pooled"] / result["rps_tenant"], 3)
         result["p50_ratio_n_10_pooled"] = round(result["p50_ms_n_pooled"] / result["p50_ms_10_pooled"], 3)
@@ -668,16 +677,19 @@ def main() -> int:
             verdict("pg_backend_rss_mb_max", result["pg_backend_rss_mb_max"]),
         ),
         ("pg_backend_private_mb_max", result["pg_backend_private_mb_max"], ""),
-        (
-            "no schema bound: p50_ms_10 / p50_ms_n",
-            f"{result['p50_ms_10_unbounded']} / {result['p50_ms_n_unbounded']}",
-            "",
-        ),
-        ("no schema bound: p50_ms_n / p50_ms_10", result["p50_ratio_n_10_unbounded"], ""),
-        ("no schema bound: pg_backend_rss_mb_max", result["pg_backend_rss_mb_unbounded"], ""),
-        ("no schema bound: pg_backend_private_mb_max", result["pg_backend_private_mb_unbounded"], ""),
         ("queries_per_warm_request (GET /api/users)", result["queries_per_warm_request"], ""),
     ]
+    if "p50_ratio_n_10_unbounded" in result:
+        rows += [
+            (
+                "no schema bound: p50_ms_10 / p50_ms_n",
+                f"{result['p50_ms_10_unbounded']} / {result['p50_ms_n_unbounded']}",
+                "",
+            ),
+            ("no schema bound: p50_ms_n / p50_ms_10", result["p50_ratio_n_10_unbounded"], ""),
+            ("no schema bound: pg_backend_rss_mb_max", result["pg_backend_rss_mb_unbounded"], ""),
+            ("no schema bound: pg_backend_private_mb_max", result["pg_backend_private_mb_unbounded"], ""),
+        ]
     if "rps_pooled" in result:
         rows += [
             ("rps_pooled (through PgBouncer, transaction)", result["rps_pooled"], ""),
