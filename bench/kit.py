@@ -228,7 +228,7 @@ class AppServer:
 
     def worker_rss_mb(self) -> float:
         """Resident memory of the largest worker, in MiB."""
-        return max((_memory_mb(pid)[0] for pid in self.worker_pids()), default=0.0)
+        return max((memory_mb(pid)[0] for pid in self.worker_pids()), default=0.0)
 
     def backend_pids(self) -> list[int]:
         """The PostgreSQL backends of this app's connections (by their application_name)."""
@@ -248,7 +248,7 @@ class AppServer:
         (0, 0) when the server runs on another host. Resident memory also counts the pages of
         shared_buffers the backend has read; private memory is its own (caches included).
         """
-        sizes = [_memory_mb(pid) for pid in self.backend_pids()]
+        sizes = [memory_mb(pid) for pid in self.backend_pids()]
         return max((rss for rss, _ in sizes), default=0.0), max((own for _, own in sizes), default=0.0)
 
     def cpu_seconds(self) -> float:
@@ -275,7 +275,7 @@ class AppServer:
             self._monitor = None
 
 
-def _memory_mb(pid: int) -> tuple[float, float]:
+def memory_mb(pid: int) -> tuple[float, float]:
     """(VmRSS, RssAnon) of a process in MiB; zeros for a process that is gone or elsewhere."""
     try:
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
